@@ -1,0 +1,56 @@
+# MLOps-Basics: one target per everyday task. `make help` lists them.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(abspath $(VENV))/bin/python
+WEEKS  := $(sort $(wildcard week_*_*))
+WEEK   ?= week_0_project_setup
+ARGS   ?=
+FROM   ?= 0
+TO     ?= 1
+SENTENCES := "The boy is sleeping." "The boy sleeping is." "Who do you think that left?"
+
+.PHONY: help setup demo train predict test test-week lint diff check-weeks clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed  ## create .venv and install requirements.txt
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+demo: setup  ## week 0 end to end: train, then predict a few sentences
+	cd week_0_project_setup && $(PY) train.py $(ARGS) && $(PY) inference.py $(SENTENCES)
+
+train: setup  ## train in WEEK (default week 0); extra options in ARGS="..."
+	cd $(WEEK) && $(PY) train.py $(ARGS)
+
+predict: setup  ## predict a few sentences with WEEK's best checkpoint
+	cd $(WEEK) && $(PY) inference.py $(SENTENCES)
+
+test: setup  ## course-level tests, then every week's tests, each week in its own folder
+	$(PY) -m pytest tests
+	@for week in $(WEEKS); do \
+		echo "== $$week"; (cd $$week && $(PY) -m pytest tests) || exit 1; \
+	done
+
+test-week: setup  ## the tests of one week: make test-week WEEK=week_1_wandb_logging
+	cd $(WEEK) && $(PY) -m pytest tests
+
+lint: setup  ## ruff, and actionlint on the GitHub workflows
+	$(PY) -m ruff check .
+	$(VENV)/bin/actionlint
+
+diff: setup  ## unified diff between two weeks: make diff FROM=0 TO=1
+	@$(PY) scripts/weekdiff.py $(FROM) $(TO)
+
+check-weeks: setup  ## does every week README list exactly what changed?
+	$(PY) scripts/weekdiff.py --check
+
+clean:  ## remove what runs generate (checkpoints, logs, caches); keeps .venv
+	rm -rf $(addsuffix /outputs,$(WEEKS)) $(addsuffix /lightning_logs,$(WEEKS))
+	find . -path ./$(VENV) -prune -o -type d \( -name __pycache__ -o -name .pytest_cache \
+		-o -name .ruff_cache \) -print | xargs rm -rf
