@@ -1,0 +1,116 @@
+"""Fine-tune a transformer on CoLA, keep the best checkpoint, print the validation metrics,
+and log the run to Weights & Biases (offline unless WANDB_MODE says otherwise).
+
+    python train.py                                   # Hub data and model (the default)
+    python train.py --data-dir DIR --model DIR        # local GLUE TSVs and a local model
+    python train.py --no-wandb                        # no W&B run at all
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytorch_lightning as pl
+import wandb
+from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger, WandbLogger
+
+from data import ColaDataModule, DataError, load_cola
+from model import DEFAULT_MODEL, ColaModel, resolve_model
+from wandb_callbacks import ValidationReport
+
+MONITOR = "val/mcc"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", help="folder with GLUE-format train.tsv and "
+                        "validation.tsv (default: $COLA_DATA_DIR, else the Hub)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="Hub id or local model folder")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--max-steps", type=int, default=-1, help="stop early (-1: no limit)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--warmup-ratio", type=float, default=0.06)
+    parser.add_argument("--patience", type=int, default=2,
+                        help="epochs without a better val MCC before stopping")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--output-dir", default="outputs")
+    parser.add_argument("--wandb-project", default=os.environ.get("WANDB_PROJECT", "mlops-basics"))
+    parser.add_argument("--no-wandb", action="store_true", help="do not log to W&B")
+    args = parser.parse_args(argv)
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.lr <= 0 or not 0 <= args.warmup_ratio < 1:
+        parser.error("--lr must be positive and --warmup-ratio in [0, 1)")
+    return args
+
+
+def train(args: argparse.Namespace) -> dict:
+    pl.seed_everything(args.seed, workers=True, verbose=False)
+    out = Path(args.output_dir)
+    splits, data_source = load_cola(args.data_dir)
+    model_name, model_source = resolve_model(args.model, splits["train"]["sentence"][:],
+                                             out / "fallback-model")
+    print(f"data: {data_source} ({splits['train'].num_rows} train / "
+          f"{splits['validation'].num_rows} validation rows); model: {model_source}")
+
+    datamodule = ColaDataModule(splits, model_name, batch_size=args.batch_size)
+    model = ColaModel(model_name, lr=args.lr, warmup_ratio=args.warmup_ratio,
+                      data_source=data_source, model_source=model_source)
+    checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=MONITOR,
+                                 mode="max", save_top_k=1, enable_version_counter=False)
+    loggers = [CSVLogger(out, name="logs")]
+    if not args.no_wandb:
+        os.environ.setdefault("WANDB_MODE", "offline")  # no account or network needed
+        loggers.append(WandbLogger(project=args.wandb_project, save_dir=out))
+    trainer = pl.Trainer(
+        max_epochs=args.epochs, max_steps=args.max_steps, deterministic=True, logger=loggers,
+        callbacks=[checkpoint, EarlyStopping(monitor=MONITOR, mode="max", patience=args.patience),
+                   LearningRateMonitor(logging_interval="step"), ValidationReport(out / "plots")],
+        log_every_n_steps=10,
+    )
+    trainer.fit(model, datamodule=datamodule)
+    metrics = trainer.validate(model, datamodule=datamodule, ckpt_path="best", verbose=False)[0]
+
+    summary = {"checkpoint": str(Path(checkpoint.best_model_path)),
+               "data_source": data_source, "model_source": model_source,
+               "epochs_run": trainer.current_epoch, "args": vars(args),
+               "val_metrics": {k: round(float(v), 4) for k, v in metrics.items()}}
+    if not args.no_wandb:
+        summary["wandb_run_dir"] = log_best_checkpoint(loggers[-1], summary)
+    (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print("best checkpoint:", summary["checkpoint"])
+    print("validation:", "  ".join(f"{k}={v:.4f}" for k, v in summary["val_metrics"].items()))
+    return summary
+
+
+def log_best_checkpoint(logger: WandbLogger, summary: dict) -> str:
+    """Store the best checkpoint as a W&B model artifact, finish the run, return its folder."""
+    run = logger.experiment
+    artifact = wandb.Artifact("cola-model", type="model", metadata=summary["val_metrics"])
+    artifact.add_file(summary["checkpoint"])
+    run.log_artifact(artifact, aliases=["best"])
+    run.summary.update({f"best/{k.split('/')[-1]}": v for k, v in summary["val_metrics"].items()})
+    run_dir = str(Path(run.dir).parent)
+    run.finish()
+    print(f"W&B run ({os.environ.get('WANDB_MODE', 'online')}): {run_dir}")
+    return run_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        train(args)
+    except (DataError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
