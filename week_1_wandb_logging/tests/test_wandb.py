@@ -38,8 +38,9 @@ def recorded(run_dir: str) -> dict:
         kind = record.WhichOneof("record_type")
         if kind == "history":
             history |= {item.key or "/".join(item.nested_key) for item in record.history.item}
-        elif kind == "config":
-            config |= {item.key: json.loads(item.value_json) for item in record.config.update}
+        elif kind in ("run", "config"):  # wandb.init's config, then later updates
+            updates = record.run.config.update if kind == "run" else record.config.update
+            config |= {item.key: json.loads(item.value_json) for item in updates}
         elif kind == "artifact":
             artifacts.append((record.artifact.name, record.artifact.type,
                               [entry.path for entry in record.artifact.manifest.contents]))
