@@ -1,0 +1,81 @@
+"""ColaPredictor: load a trained checkpoint and label sentences as acceptable or not.
+
+    python inference.py "The boy is sleeping." "The boy sleeping is."
+    python inference.py "The boy is sleeping." --set output_dir=multirun/2024-01-01_00-00-00/job0
+
+The checkpoint is the one configs/config.yaml names (`checkpoint`), as training wrote it.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
+from transformers import AutoTokenizer
+
+import config_schema  # noqa: F401  (registers the config's types)
+from data import LABELS, MAX_LENGTH
+from model import ColaModel
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def configured_checkpoint(overrides: list[str] | None = None) -> str:
+    """The checkpoint path that the training config (with these overrides) writes to."""
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
+        return compose(config_name="config", overrides=overrides or []).checkpoint
+
+
+class ColaPredictor:
+    def __init__(self, checkpoint_path: str | Path) -> None:
+        path = Path(checkpoint_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint not found: {path} (train a model first: "
+                                    f"python train.py)")
+        try:
+            self.model = ColaModel.load_from_checkpoint(path, map_location="cpu")
+        except Exception as err:  # a truncated or foreign file fails in many different ways
+            raise ValueError(f"{path}: not a readable ColaModel checkpoint "
+                             f"({type(err).__name__}: {str(err)[:200]})") from None
+        self.model.eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model.hparams.model_name)
+
+    @torch.inference_mode()
+    def predict(self, text: str | list[str]) -> dict | list[dict]:
+        """Label one sentence (returns a dict) or a list of them (returns a list of dicts)."""
+        texts = [text] if isinstance(text, str) else text
+        if not isinstance(texts, list) or not texts:
+            raise ValueError("expected a sentence or a non-empty list of sentences")
+        for i, t in enumerate(texts):
+            if not isinstance(t, str) or not t.strip():
+                raise ValueError(f"text {i}: expected a non-empty string, got {t!r}")
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=MAX_LENGTH,
+                               return_tensors="pt")
+        probs = torch.softmax(self.model(**batch), dim=-1)
+        results = [{"label": LABELS[int(p.argmax())], "score": float(p.max())} for p in probs]
+        return results[0] if isinstance(text, str) else results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Label sentences with a trained CoLA model.")
+    parser.add_argument("sentences", nargs="+")
+    parser.add_argument("--checkpoint", help="default: the config's `checkpoint`")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override the config, as on train.py's command line")
+    args = parser.parse_args(argv)
+    try:
+        checkpoint = args.checkpoint or configured_checkpoint(args.set)
+        predictions = ColaPredictor(checkpoint).predict(args.sentences)
+    except (FileNotFoundError, ValueError, HydraException, OmegaConfBaseException) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for sentence, pred in zip(args.sentences, predictions, strict=True):
+        print(f"{pred['label']:>12}  {pred['score']:.3f}  {sentence}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
