@@ -10,8 +10,9 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer
 
-from data import LABELS, MAX_LENGTH
+from data import MAX_LENGTH
 from model import ColaModel
+from prediction import check_texts, to_prediction
 
 DEFAULT_CHECKPOINT = "outputs/checkpoints/best.ckpt"
 
@@ -33,16 +34,11 @@ class ColaPredictor:
     @torch.inference_mode()
     def predict(self, text: str | list[str]) -> dict | list[dict]:
         """Label one sentence (returns a dict) or a list of them (returns a list of dicts)."""
-        texts = [text] if isinstance(text, str) else text
-        if not isinstance(texts, list) or not texts:
-            raise ValueError("expected a sentence or a non-empty list of sentences")
-        for i, t in enumerate(texts):
-            if not isinstance(t, str) or not t.strip():
-                raise ValueError(f"text {i}: expected a non-empty string, got {t!r}")
+        texts = check_texts(text)
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=MAX_LENGTH,
                                return_tensors="pt")
         probs = torch.softmax(self.model(**batch), dim=-1)
-        results = [{"label": LABELS[int(p.argmax())], "score": float(p.max())} for p in probs]
+        results = [to_prediction(p.tolist()) for p in probs]
         return results[0] if isinstance(text, str) else results
 
 

@@ -2,8 +2,10 @@
 make Hydra reject a wrong type or an unknown key when the config is composed."""
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -69,6 +71,14 @@ class Config:
 
 
 ConfigStore.instance().store(name="schema", node=Config)
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def load_config(*overrides: str) -> DictConfig:
+    """The config exactly as `python train.py OVERRIDES...` composes it, for code that is not a
+    Hydra app (the predictor's command line, tests, notebooks)."""
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
+        return compose(config_name="config", overrides=list(overrides))
 
 
 class ConfigError(ValueError):

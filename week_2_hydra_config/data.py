@@ -11,8 +11,8 @@ from torch.utils.data import DataLoader
 from transformers import AutoTokenizer, DataCollatorWithPadding
 
 from offline import SAMPLE_DATA_DIR, hub_reachable
+from prediction import LABELS  # noqa: F401  (re-exported: the label names live there)
 
-LABELS = ("unacceptable", "acceptable")  # index = CoLA label
 HUB_DATASET = ("nyu-mll/glue", "cola")
 SPLIT_FILES = {"train": "train.tsv", "validation": "validation.tsv"}
 GLUE_COLUMNS = ["source", "label", "original_mark", "sentence"]

@@ -11,22 +11,14 @@ import sys
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 from transformers import AutoTokenizer
 
-import config_schema  # noqa: F401  (registers the config's types)
-from data import LABELS, MAX_LENGTH
+from config_schema import load_config
+from data import MAX_LENGTH
 from model import ColaModel
-
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-
-
-def configured_checkpoint(overrides: list[str] | None = None) -> str:
-    """The checkpoint path that the training config (with these overrides) writes to."""
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
-        return compose(config_name="config", overrides=overrides or []).checkpoint
+from prediction import check_texts, to_prediction
 
 
 class ColaPredictor:
@@ -46,16 +38,11 @@ class ColaPredictor:
     @torch.inference_mode()
     def predict(self, text: str | list[str]) -> dict | list[dict]:
         """Label one sentence (returns a dict) or a list of them (returns a list of dicts)."""
-        texts = [text] if isinstance(text, str) else text
-        if not isinstance(texts, list) or not texts:
-            raise ValueError("expected a sentence or a non-empty list of sentences")
-        for i, t in enumerate(texts):
-            if not isinstance(t, str) or not t.strip():
-                raise ValueError(f"text {i}: expected a non-empty string, got {t!r}")
+        texts = check_texts(text)
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=MAX_LENGTH,
                                return_tensors="pt")
         probs = torch.softmax(self.model(**batch), dim=-1)
-        results = [{"label": LABELS[int(p.argmax())], "score": float(p.max())} for p in probs]
+        results = [to_prediction(p.tolist()) for p in probs]
         return results[0] if isinstance(text, str) else results
 
 
@@ -67,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="override the config, as on train.py's command line")
     args = parser.parse_args(argv)
     try:
-        checkpoint = args.checkpoint or configured_checkpoint(args.set)
+        checkpoint = args.checkpoint or load_config(*args.set).checkpoint
         predictions = ColaPredictor(checkpoint).predict(args.sentences)
     except (FileNotFoundError, ValueError, HydraException, OmegaConfBaseException) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -52,24 +52,15 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     return build_tiny_model(tmp_path_factory.mktemp("tiny_bert"), sentences)
 
 
-def compose_config(*overrides: str):
-    """The training config as `python train.py OVERRIDES...` would compose it."""
-    from hydra import compose, initialize_config_dir
-
-    import config_schema  # noqa: F401  (registers the schema)
-
-    with initialize_config_dir(version_base="1.3", config_dir=str(WEEK_DIR / "configs")):
-        return compose(config_name="config", overrides=list(overrides))
-
-
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory: pytest.TempPathFactory, toy_data_dir: Path,
                 tiny_model_dir: str) -> dict:
     """One short training run on the toy task, shared by the tests that need a trained model."""
+    from config_schema import load_config
     from train import train
 
     out = tmp_path_factory.mktemp("run")
-    return train(compose_config(
+    return train(load_config(
         f"data.path={toy_data_dir}", f"model.name={tiny_model_dir}", "data.batch_size=16",
         "training.trainer.max_epochs=8", "training.patience=8", "training.lr=3e-3",
         f"output_dir={out}"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from wandb.proto import wandb_internal_pb2
 
-from conftest import compose_config
+from config_schema import load_config
 from train import train
 
 BLOCK = 32768  # the .wandb file is a LevelDB-style log: 32 KiB blocks of framed records
@@ -90,7 +90,7 @@ def test_best_checkpoint_is_a_model_artifact(trained_run: dict) -> None:
 
 def test_training_without_wandb_still_works(tmp_path: Path, toy_data_dir: Path,
                                             tiny_model_dir: str) -> None:
-    summary = train(compose_config(f"data.path={toy_data_dir}", f"model.name={tiny_model_dir}",
+    summary = train(load_config(f"data.path={toy_data_dir}", f"model.name={tiny_model_dir}",
                                    "training.trainer.max_epochs=1", f"output_dir={tmp_path}",
                                    "logger=csv"))
     assert Path(summary["checkpoint"]).is_file() and "wandb_run_dir" not in summary

@@ -10,13 +10,13 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
-from config_schema import ConfigError, check
-from conftest import WEEK_DIR, compose_config
-from inference import configured_checkpoint
+from config_schema import ConfigError, check, load_config
+from conftest import WEEK_DIR
+from inference import main as predict_main
 
 
 def test_defaults_compose_into_the_documented_config() -> None:
-    cfg = compose_config()
+    cfg = load_config()
     assert cfg.model.name == "sentence-transformers/all-MiniLM-L6-v2"
     assert cfg.checkpoint == "outputs/checkpoints/best.ckpt"
     assert cfg.logger.wandb.project == "mlops-basics"
@@ -27,7 +27,7 @@ def test_defaults_compose_into_the_documented_config() -> None:
 
 
 def test_overrides_and_group_choices() -> None:
-    cfg = compose_config("model=tiny", "training=quick", "training.lr=1e-4", "logger=csv",
+    cfg = load_config("model=tiny", "training=quick", "training.lr=1e-4", "logger=csv",
                          "data.path=/data/cola", "output_dir=elsewhere")
     assert cfg.model.name == "prajjwal1/bert-tiny"
     assert cfg.training.trainer.max_steps == 20 and cfg.training.lr == 1e-4
@@ -38,13 +38,14 @@ def test_overrides_and_group_choices() -> None:
 def test_environment_variables_fill_defaults(monkeypatch) -> None:
     monkeypatch.setenv("COLA_DATA_DIR", "/from/env")
     monkeypatch.setenv("WANDB_MODE", "online")
-    cfg = compose_config()
+    cfg = load_config()
     assert cfg.data.path == "/from/env" and cfg.logger.wandb.mode == "online"
 
 
-def test_predictor_reads_the_checkpoint_path_from_the_same_config() -> None:
-    assert configured_checkpoint() == compose_config().checkpoint
-    assert configured_checkpoint(["output_dir=runs/a"]) == "runs/a/checkpoints/best.ckpt"
+def test_predictor_reads_the_checkpoint_path_from_the_same_config(tmp_path: Path, capsys) -> None:
+    assert predict_main(["--set", f"output_dir={tmp_path}", "Hello."]) == 2
+    expected = load_config(f"output_dir={tmp_path}").checkpoint
+    assert capsys.readouterr().err.startswith(f"error: checkpoint not found: {expected} (")
 
 
 @pytest.mark.parametrize("override, error, message", [
@@ -54,7 +55,7 @@ def test_predictor_reads_the_checkpoint_path_from_the_same_config() -> None:
 ])
 def test_bad_overrides_are_rejected_when_composing(override, error, message) -> None:
     with pytest.raises(error, match=message):
-        compose_config(override)
+        load_config(override)
 
 
 @pytest.mark.parametrize("override, message", [
@@ -65,12 +66,12 @@ def test_bad_overrides_are_rejected_when_composing(override, error, message) -> 
 ])
 def test_values_that_compose_but_cannot_work_are_rejected(override, message) -> None:
     with pytest.raises(ConfigError, match=message):
-        check(compose_config(override))
+        check(load_config(override))
 
 
 def test_wrong_type_is_caught_by_the_schema() -> None:
     with pytest.raises((ValidationError, ConfigCompositionException)):
-        compose_config("data.batch_size=many")
+        load_config("data.batch_size=many")
 
 
 def run_train(*overrides: str) -> subprocess.CompletedProcess:
