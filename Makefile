@@ -40,9 +40,10 @@ test: setup  ## course-level tests, then every week's tests, each week in its ow
 test-week: setup  ## the tests of one week: make test-week WEEK=week_1_wandb_logging
 	cd $(WEEK) && $(PY) -m pytest tests
 
-lint: setup  ## ruff, and actionlint on the GitHub workflows
+lint: setup  ## ruff, actionlint on the GitHub workflows, hadolint on the Dockerfiles
 	$(PY) -m ruff check .
 	$(VENV)/bin/actionlint
+	$(VENV)/bin/hadolint $(wildcard week_*/Dockerfile)
 
 diff: setup  ## unified diff between two weeks: make diff FROM=0 TO=1
 	@$(PY) scripts/weekdiff.py $(FROM) $(TO)

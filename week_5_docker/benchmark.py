@@ -1,0 +1,90 @@
+"""Compare PyTorch eager, ONNX Runtime fp32 and ONNX Runtime int8 on the same sentences, with
+the same number of threads, and print a Markdown table.
+
+    python benchmark.py                           # the configured checkpoint, ONNX files, data
+    python benchmark.py --threads 1 --single 100 --set data.path=/path/to/cola
+"""
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torchmetrics.functional.classification import binary_accuracy, binary_matthews_corrcoef
+
+from config_schema import load_config
+from data import SPLIT_FILES, load_cola, read_cola_tsv
+from inference import ColaPredictor
+from inference_onnx import ColaONNXPredictor
+from prediction import LABELS
+
+
+def latency_ms(predict: Callable, sentences: list[str]) -> tuple[float, float]:
+    times = []
+    for sentence in sentences:
+        start = time.perf_counter()
+        predict([sentence])
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(0.99 * len(times)))]
+
+
+def throughput(predict: Callable, sentences: list[str], batch: int = 32) -> float:
+    start = time.perf_counter()
+    for i in range(0, len(sentences), batch):
+        predict(sentences[i:i + batch])
+    return len(sentences) / (time.perf_counter() - start)
+
+
+def quality(predict: Callable, sentences: list[str], labels: list[int]) -> tuple[float, float]:
+    preds = []
+    for i in range(0, len(sentences), 64):
+        preds += [LABELS.index(p["label"]) for p in predict(sentences[i:i + 64])]
+    preds_t, labels_t = torch.tensor(preds), torch.tensor(labels)
+    return float(binary_accuracy(preds_t, labels_t)), float(binary_matthews_corrcoef(preds_t,
+                                                                                      labels_t))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--single", type=int, default=300, help="sentences timed one by one")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    cfg = load_config(*args.set)
+    torch.set_num_threads(args.threads)
+    if cfg.data.path:
+        validation = read_cola_tsv(Path(cfg.data.path) / SPLIT_FILES["validation"])
+    else:
+        validation = load_cola(None)[0]["validation"]
+    sentences, labels = validation["sentence"][:], validation["label"][:]
+
+    pytorch = ColaPredictor(cfg.checkpoint)
+    params_mb = sum(p.numel() * p.element_size() for p in pytorch.model.parameters()) / 2**20
+    backends = {
+        "PyTorch eager (fp32)": (pytorch.predict, params_mb),
+        "ONNX Runtime fp32": (ColaONNXPredictor(cfg.onnx.model, args.threads).predict,
+                              Path(cfg.onnx.model).stat().st_size / 2**20),
+        "ONNX Runtime int8": (ColaONNXPredictor(cfg.onnx.quantized, args.threads).predict,
+                              Path(cfg.onnx.quantized).stat().st_size / 2**20),
+    }
+    print(f"{len(sentences)} validation sentences, {args.threads} threads, "
+          f"{args.single} single-sentence calls per backend\n")
+    print("| backend | 1 sentence p50 (ms) | p99 (ms) | batch 32 (sentences/s) | size (MB) "
+          "| accuracy | MCC |")
+    print("|---|---|---|---|---|---|---|")
+    for name, (predict, size) in backends.items():
+        predict(sentences[:32])  # warm-up
+        p50, p99 = latency_ms(predict, sentences[:args.single])
+        rate = throughput(predict, sentences[:320])
+        accuracy, mcc = quality(predict, sentences, labels)
+        print(f"| {name} | {p50:.1f} | {p99:.1f} | {rate:.0f} | {size:.1f} | {accuracy:.3f} "
+              f"| {mcc:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

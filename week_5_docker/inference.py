@@ -1,0 +1,68 @@
+"""ColaPredictor: load a trained checkpoint and label sentences as acceptable or not.
+
+    python inference.py "The boy is sleeping." "The boy sleeping is."
+    python inference.py "The boy is sleeping." --set output_dir=multirun/2024-01-01_00-00-00/job0
+
+The checkpoint is the one configs/config.yaml names (`checkpoint`), as training wrote it.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
+from transformers import AutoTokenizer
+
+from config_schema import load_config
+from data import MAX_LENGTH
+from model import ColaModel
+from prediction import check_texts, to_prediction
+
+
+class ColaPredictor:
+    def __init__(self, checkpoint_path: str | Path) -> None:
+        path = Path(checkpoint_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint not found: {path} (train a model first: "
+                                    f"python train.py)")
+        try:
+            self.model = ColaModel.load_from_checkpoint(path, map_location="cpu")
+        except Exception as err:  # a truncated or foreign file fails in many different ways
+            raise ValueError(f"{path}: not a readable ColaModel checkpoint "
+                             f"({type(err).__name__}: {str(err)[:200]})") from None
+        self.model.eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model.hparams.model_name)
+
+    @torch.inference_mode()
+    def predict(self, text: str | list[str]) -> dict | list[dict]:
+        """Label one sentence (returns a dict) or a list of them (returns a list of dicts)."""
+        texts = check_texts(text)
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=MAX_LENGTH,
+                               return_tensors="pt")
+        probs = torch.softmax(self.model(**batch), dim=-1)
+        results = [to_prediction(p.tolist()) for p in probs]
+        return results[0] if isinstance(text, str) else results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Label sentences with a trained CoLA model.")
+    parser.add_argument("sentences", nargs="+")
+    parser.add_argument("--checkpoint", help="default: the config's `checkpoint`")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override the config, as on train.py's command line")
+    args = parser.parse_args(argv)
+    try:
+        checkpoint = args.checkpoint or load_config(*args.set).checkpoint
+        predictions = ColaPredictor(checkpoint).predict(args.sentences)
+    except (FileNotFoundError, ValueError, HydraException, OmegaConfBaseException) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for sentence, pred in zip(args.sentences, predictions, strict=True):
+        print(f"{pred['label']:>12}  {pred['score']:.3f}  {sentence}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""ColaONNXPredictor: the exported model with ONNX Runtime and the tokenizers library only:
+no torch, no Lightning, no transformers, so it fits a small serving image.
+
+    python inference_onnx.py "The boy is sleeping." "The boy sleeping is."
+    python inference_onnx.py --model outputs/onnx/model.int8.onnx "The boy is sleeping."
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from prediction import check_texts, to_prediction
+
+DEFAULT_MODEL = "outputs/onnx/model.onnx"  # the config's onnx.model with default settings
+
+
+class ColaONNXPredictor:
+    def __init__(self, model_path: str | Path, threads: int | None = None) -> None:
+        path = Path(model_path)
+        tokenizer_file = path.parent / "tokenizer.json"
+        for needed in (path, tokenizer_file):
+            if not needed.is_file():
+                raise FileNotFoundError(f"{needed} not found (export a model first: "
+                                        f"python convert_model_to_onnx.py)")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or int(os.environ.get("ORT_THREADS", "0"))
+        try:
+            self.session = ort.InferenceSession(str(path), options,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as err:  # ONNX Runtime reports corrupt files with several types
+            raise ValueError(f"{path}: not a loadable ONNX model ({str(err)[:200]})") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self.tokenizer.enable_truncation(int(meta.get("max_length", 128)))
+        self.tokenizer.enable_padding()  # to the longest sentence of each batch
+
+    def predict(self, text: str | list[str]) -> dict | list[dict]:
+        """Label one sentence (returns a dict) or a list of them (returns a list of dicts)."""
+        texts = check_texts(text)
+        encodings = self.tokenizer.encode_batch(texts)
+        features = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        logits = self.session.run(None, {n: features[n] for n in self.input_names})[0]
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs = exp / exp.sum(axis=1, keepdims=True)
+        results = [to_prediction(p.tolist()) for p in probs]
+        return results[0] if isinstance(text, str) else results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Label sentences with the exported ONNX model.")
+    parser.add_argument("sentences", nargs="+")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    args = parser.parse_args(argv)
+    try:
+        predictions = ColaONNXPredictor(args.model).predict(args.sentences)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for sentence, pred in zip(args.sentences, predictions, strict=True):
+        print(f"{pred['label']:>12}  {pred['score']:.3f}  {sentence}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Drive a running service with concurrent POST /predict requests for a bounded time and print
+requests/s, latency percentiles and the error count. Not a test: a measurement.
+
+    python load_test.py --url http://127.0.0.1:8000 --seconds 20 --concurrency 16
+"""
+
+import argparse
+import asyncio
+import itertools
+import statistics
+import time
+
+import httpx
+
+SENTENCES = ["The boy is sleeping.", "The boy sleeping is.", "Who do you think that left?",
+             "The more we study verbs, the crazier they get.", "Himself likes John.",
+             "She gave the book to the student who asked for it.", "John seems sleeping."]
+
+
+async def worker(client: httpx.AsyncClient, url: str, stop: float, sentences, results) -> None:
+    while time.perf_counter() < stop:
+        start = time.perf_counter()
+        try:
+            response = await client.post(url, json={"text": next(sentences)})
+            ok = response.status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        results.append((time.perf_counter() - start, ok))
+
+
+async def run(url: str, seconds: float, concurrency: int) -> list[tuple[float, bool]]:
+    results: list[tuple[float, bool]] = []
+    sentences = itertools.cycle(SENTENCES)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+        await client.post(f"{url}/predict", json={"text": "Warm up."})
+        stop = time.perf_counter() + seconds
+        await asyncio.gather(*(worker(client, f"{url}/predict", stop, sentences, results)
+                               for _ in range(concurrency)))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    if not args.url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+        parser.error("only services on this machine (127.0.0.1, localhost) are load-tested")
+    started = time.perf_counter()
+    results = asyncio.run(run(args.url.rstrip("/"), args.seconds, args.concurrency))
+    elapsed = time.perf_counter() - started
+    latencies = sorted(t * 1000 for t, _ in results)
+    errors = sum(not ok for _, ok in results)
+    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+    print(f"{len(results)} requests in {elapsed:.1f} s with {args.concurrency} concurrent "
+          f"clients: {len(results) / elapsed:.0f} requests/s, p50 "
+          f"{statistics.median(latencies):.1f} ms, p99 {p99:.1f} ms, {errors} errors")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""The Dockerfile, built and run for real with the machine's container engine (docker or
+podman): health, predictions through the mapped port, a non-root user, no credentials."""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tarfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import WEEK_DIR
+from convert_model_to_onnx import convert
+from inference_onnx import ColaONNXPredictor
+
+ENGINE = os.environ.get("CONTAINER_ENGINE") or shutil.which("podman") or shutil.which("docker")
+if ENGINE is None and not os.environ.get("REQUIRE_CONTAINERS"):
+    pytest.skip("no container engine (docker or podman) on this machine",
+                allow_module_level=True)
+pytestmark = pytest.mark.container
+SECRET = re.compile(r"AKIA[0-9A-Z]{16}|aws_secret_access_key|(SECRET|TOKEN|PASSWORD)[A-Z_]*=",
+                    re.IGNORECASE)
+SECRET_FILES = re.compile(r"(^|/)(\.aws/credentials|\.netrc|\.env|id_rsa|\.git-credentials)$")
+
+
+def engine(*args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+    assert ENGINE, "REQUIRE_CONTAINERS is set but there is no docker or podman"
+    result = subprocess.run([ENGINE, *args], capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def image(trained_run: dict, tmp_path_factory: pytest.TempPathFactory):
+    """The image built from this week's Dockerfile, with the tiny model exported into it."""
+    context = tmp_path_factory.mktemp("context")
+    for name in ("Dockerfile", ".dockerignore", "app.py", "inference_onnx.py", "prediction.py",
+                 "requirements_inference.txt"):
+        shutil.copy(WEEK_DIR / name, context / name)
+    onnx_dir = context / "outputs" / "onnx"
+    convert(trained_run["checkpoint"], str(onnx_dir / "model.onnx"),
+            str(onnx_dir / "model.int8.onnx"))
+    tag = f"cola-service:test-{uuid.uuid4().hex[:8]}"
+    env = {"BUILDAH_FORMAT": "docker"}  # podman: keep HEALTHCHECK in the image
+    subprocess.run([ENGINE, "build", "-t", tag, str(context)], env={**os.environ, **env},
+                   check=True, capture_output=True, timeout=900)
+    yield {"tag": tag, "model": onnx_dir / "model.int8.onnx"}
+    engine("rmi", "-f", tag, check=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def container(image: dict):
+    name, port = f"cola-test-{uuid.uuid4().hex[:8]}", free_port()
+    started = time.perf_counter()
+    engine("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8000", image["tag"])
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, engine("logs", name, check=False).stdout
+        time.sleep(0.1)
+    print(f"container healthy {time.perf_counter() - started:.2f} s after `run`")
+    yield {"name": name, "url": url}
+    engine("rm", "-f", name, check=False)
+
+
+def test_container_predicts_like_the_in_process_predictor(container: dict, image: dict) -> None:
+    sentences = ["The cat sat on a warm mat.", "Green ideas sleep furiously.", "The mat."]
+    expected = ColaONNXPredictor(image["model"]).predict(sentences)
+    for sentence, want in zip(sentences, expected, strict=True):
+        response = httpx.post(f"{container['url']}/predict", json={"text": sentence})
+        assert response.status_code == 200 and response.json()["label"] == want["label"]
+        assert abs(response.json()["score"] - want["score"]) < 1e-3  # int8 kernels vary a little
+    bad = httpx.post(f"{container['url']}/predict", json={"text": "  "})
+    assert bad.status_code == 422 and "detail" in bad.json()
+
+
+def test_the_image_healthcheck_passes(container: dict) -> None:
+    if Path(ENGINE).name == "podman":
+        assert engine("healthcheck", "run", container["name"]).returncode == 0
+    health = json.loads(engine("inspect", container["name"]).stdout)[0]["Config"]["Healthcheck"]
+    assert "/health" in " ".join(health["Test"])
+
+
+def test_runs_as_a_non_root_user(container: dict, image: dict) -> None:
+    config = json.loads(engine("image", "inspect", image["tag"]).stdout)[0]["Config"]
+    assert config["User"] not in ("", "0", "root")
+    assert engine("exec", container["name"], "id", "-u").stdout.strip() != "0"
+
+
+def test_no_credentials_in_the_image_config_or_layers(image: dict, tmp_path: Path) -> None:
+    inspect = engine("image", "inspect", image["tag"]).stdout
+    history = engine("history", "--no-trunc", image["tag"]).stdout
+    assert not SECRET.search(inspect) and not SECRET.search(history)
+    archive = tmp_path / "image.tar"
+    engine("save", "-o", str(archive), image["tag"])
+    with tarfile.open(archive) as outer:
+        for member in outer.getmembers():
+            if not member.name.endswith((".tar", "/layer.tar")) or not member.isfile():
+                continue
+            with tarfile.open(fileobj=outer.extractfile(member)) as layer:
+                for entry in layer.getmembers():
+                    assert not SECRET_FILES.search(entry.name), entry.name
+                    if entry.isfile() and entry.name.startswith("app/") and entry.size < 10**6:
+                        assert not SECRET.search(layer.extractfile(entry).read().decode(
+                            "utf-8", "replace")), entry.name
+
+
+def test_a_missing_model_stops_the_container_with_one_line(image: dict) -> None:
+    result = engine("run", "--rm", "-e", "MODEL_PATH=/app/model/missing.onnx", image["tag"],
+                    check=False, timeout=120)
+    assert result.returncode == 1
+    service_lines = [line for line in result.stderr.splitlines()
+                     if line and not line.startswith("time=")]  # podman's own notices
+    assert service_lines == [
+        "error: cannot start: /app/model/missing.onnx not found (export a model first: "
+        "python convert_model_to_onnx.py)"]

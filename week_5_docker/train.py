@@ -1,0 +1,102 @@
+"""Fine-tune a transformer on CoLA, keep the best checkpoint, print the validation metrics,
+and log the run to Weights & Biases. Every setting comes from configs/ (Hydra).
+
+    python train.py                                   # configs/config.yaml as it is
+    python train.py data.path=DIR model.name=DIR      # local GLUE TSVs and a local model
+    python train.py model=tiny training=quick logger=csv
+    python train.py -m training.lr=1e-5,3e-5          # a sweep: one run per value
+    python train.py --cfg job                         # print the composed config, run nothing
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+import wandb
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger, WandbLogger
+
+from config_schema import ConfigError, check
+from data import ColaDataModule, DataError, load_cola
+from model import ColaModel, resolve_model
+from wandb_callbacks import ValidationReport
+
+
+def train(cfg: DictConfig) -> dict:
+    check(cfg)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    out = Path(cfg.output_dir)
+    splits, data_source = load_cola(cfg.data.path)
+    model_name, model_source = resolve_model(cfg.model.name, splits["train"]["sentence"][:],
+                                             out / "fallback-model")
+    print(f"data: {data_source} ({splits['train'].num_rows} train / "
+          f"{splits['validation'].num_rows} validation rows); model: {model_source}")
+
+    datamodule = ColaDataModule(splits, model_name, batch_size=cfg.data.batch_size,
+                                max_length=cfg.data.max_length, num_workers=cfg.data.num_workers)
+    model = ColaModel(model_name, lr=cfg.training.lr, weight_decay=cfg.training.weight_decay,
+                      warmup_ratio=cfg.training.warmup_ratio,
+                      data_source=data_source, model_source=model_source)
+    mode = "min" if cfg.training.monitor.endswith("loss") else "max"
+    checkpoint = ModelCheckpoint(dirpath=Path(cfg.checkpoint).parent,
+                                 filename=Path(cfg.checkpoint).stem, monitor=cfg.training.monitor,
+                                 mode=mode, save_top_k=1, enable_version_counter=False)
+    loggers = [CSVLogger(out, name="logs")] if cfg.logger.csv else []
+    if cfg.logger.wandb:
+        os.environ["WANDB_MODE"] = cfg.logger.wandb.mode
+        loggers.append(WandbLogger(project=cfg.logger.wandb.project, save_dir=out,
+                                   config=OmegaConf.to_container(cfg, resolve=True)))
+    trainer = pl.Trainer(
+        **OmegaConf.to_container(cfg.training.trainer), logger=loggers,
+        callbacks=[checkpoint,
+                   EarlyStopping(monitor=cfg.training.monitor, mode=mode,
+                                 patience=cfg.training.patience),
+                   LearningRateMonitor(logging_interval="step"), ValidationReport(out / "plots")],
+    )
+    trainer.fit(model, datamodule=datamodule)
+    metrics = trainer.validate(model, datamodule=datamodule, ckpt_path="best", verbose=False)[0]
+
+    summary = {"checkpoint": str(Path(checkpoint.best_model_path)),
+               "data_source": data_source, "model_source": model_source,
+               "epochs_run": trainer.current_epoch,
+               "config": OmegaConf.to_container(cfg, resolve=True),
+               "val_metrics": {k: round(float(v), 4) for k, v in metrics.items()}}
+    if cfg.logger.wandb:
+        summary["wandb_run_dir"] = log_best_checkpoint(loggers[-1], summary)
+    (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print("best checkpoint:", summary["checkpoint"])
+    print("validation:", "  ".join(f"{k}={v:.4f}" for k, v in summary["val_metrics"].items()))
+    return summary
+
+
+def log_best_checkpoint(logger: WandbLogger, summary: dict) -> str:
+    """Store the best checkpoint as a W&B model artifact, finish the run, return its folder."""
+    run = logger.experiment
+    artifact = wandb.Artifact("cola-model", type="model", metadata=summary["val_metrics"])
+    artifact.add_file(summary["checkpoint"])
+    run.log_artifact(artifact, aliases=["best"])
+    run.summary.update({f"best/{k.split('/')[-1]}": v for k, v in summary["val_metrics"].items()})
+    run_dir = str(Path(run.dir).parent)
+    run.finish()
+    print(f"W&B run ({os.environ.get('WANDB_MODE', 'online')}): {run_dir}")
+    return run_dir
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="config")
+def main(cfg: DictConfig) -> float:
+    cfg.output_dir = HydraConfig.get().runtime.output_dir  # differs per job in a multirun
+    try:
+        summary = train(cfg)
+    except (ConfigError, DataError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    return summary["val_metrics"][cfg.training.monitor]  # what a sweeper optimises
+
+
+if __name__ == "__main__":
+    main()
