@@ -9,7 +9,7 @@ FROM   ?= 0
 TO     ?= 1
 SENTENCES := "The boy is sleeping." "The boy sleeping is." "Who do you think that left?"
 
-.PHONY: help setup demo train predict test test-week lint diff check-weeks clean
+.PHONY: help setup demo train predict test smoke test-week lint diff check-weeks clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,11 @@ test: setup  ## course-level tests, then every week's tests, each week in its ow
 	$(PY) -m pytest tests
 	@for week in $(WEEKS); do \
 		echo "== $$week"; (cd $$week && $(PY) -m pytest tests) || exit 1; \
+	done
+
+smoke: setup  ## each week's fast tests only (no slow marker): under a minute a week
+	@for week in $(WEEKS); do \
+		echo "== $$week"; (cd $$week && $(PY) -m pytest -m "not slow" tests) || exit 1; \
 	done
 
 test-week: setup  ## the tests of one week: make test-week WEEK=week_1_wandb_logging

@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import WEEK_DIR
+
+pytestmark = pytest.mark.slow  # starts Python processes that train
 
 
 def run(args: list[str], env: dict) -> subprocess.CompletedProcess:

@@ -80,6 +80,7 @@ def run_train(*overrides: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("override, message", [
     ("model=nope", "Could not find 'model/nope'"),
     ("training.lr=fast", "could not be converted to Float"),
@@ -91,6 +92,7 @@ def test_command_line_errors_are_readable(tmp_path: Path, override: str, message
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_two_job_multirun(tmp_path: Path, toy_data_dir: Path, tiny_model_dir: str) -> None:
     result = run_train("-m", "training.lr=1e-3,3e-3", f"data.path={toy_data_dir}",
                        f"model.name={tiny_model_dir}", "training.trainer.max_epochs=1",

@@ -132,6 +132,7 @@ def test_corrupt_model_stops_the_service(monkeypatch, capsys, tmp_path: Path,
     assert "not a loadable ONNX model" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_fuzzing_the_openapi_schema_finds_no_server_error(client: TestClient) -> None:
     operation = schemathesis.openapi.from_asgi("/openapi.json", client.app)["/predict"]["POST"]
     statuses = set()

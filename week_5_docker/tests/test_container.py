@@ -23,7 +23,7 @@ ENGINE = os.environ.get("CONTAINER_ENGINE") or shutil.which("podman") or shutil.
 if ENGINE is None and not os.environ.get("REQUIRE_CONTAINERS"):
     pytest.skip("no container engine (docker or podman) on this machine",
                 allow_module_level=True)
-pytestmark = pytest.mark.container
+pytestmark = [pytest.mark.container, pytest.mark.slow]
 SECRET = re.compile(r"AKIA[0-9A-Z]{16}|aws_secret_access_key|(SECRET|TOKEN|PASSWORD)[A-Z_]*=",
                     re.IGNORECASE)
 SECRET_FILES = re.compile(r"(^|/)(\.aws/credentials|\.netrc|\.env|id_rsa|\.git-credentials)$")

@@ -15,6 +15,7 @@ from moto.server import ThreadedMotoServer
 
 from conftest import WEEK_DIR
 
+pytestmark = pytest.mark.slow  # runs the whole pipeline several times
 TRACKED = ["data/cola/train.tsv", "data/cola/validation.tsv", "outputs/checkpoints/best.ckpt",
            "outputs/onnx/model.onnx", "outputs/onnx/model.int8.onnx"]
 GENERATED = {".": {"outputs", "data", "metrics.json", "dvc.lock", "dvc-storage", "tests",
