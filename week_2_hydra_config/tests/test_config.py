@@ -103,3 +103,16 @@ def test_a_two_job_multirun(tmp_path: Path, toy_data_dir: Path, tiny_model_dir: 
         assert summary["config"]["training"]["lr"] == lr
         assert summary["checkpoint"] == str(tmp_path / job / "checkpoints" / "best.ckpt")
         assert Path(summary["checkpoint"]).is_file()
+
+
+@pytest.mark.slow
+def test_an_optuna_search(tmp_path: Path, toy_data_dir: Path, tiny_model_dir: str) -> None:
+    result = run_train("-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
+                       f"data.path={toy_data_dir}", f"model.name={tiny_model_dir}",
+                       "training.trainer.max_epochs=1", "logger=csv",
+                       f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    best = (tmp_path / "optimization_results.yaml").read_text()
+    assert "best_params:" in best and "training.lr:" in best
+    trials = [json.loads((tmp_path / job / "run.json").read_text()) for job in ("job0", "job1")]
+    assert trials[0]["config"]["training"]["lr"] != trials[1]["config"]["training"]["lr"]
