@@ -102,7 +102,9 @@ def convert(checkpoint: str, onnx_path: str, quantized_path: str, opset: int = 1
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")
 def main(cfg: DictConfig) -> None:
-    logging.getLogger().setLevel(logging.WARNING)  # the quantizer logs every tensor at INFO
+    # the quantizer logs every tensor at INFO, and suggests a pre-processing step whose shape
+    # inference does not support this exported graph
+    logging.getLogger().setLevel(logging.ERROR)
     try:
         convert(cfg.checkpoint, cfg.onnx.model, cfg.onnx.quantized, cfg.onnx.opset,
                 cfg.onnx.tolerance)
