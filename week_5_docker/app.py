@@ -114,13 +114,17 @@ class MicroBatcher:
                 results = await asyncio.to_thread(self.predict_batch,
                                                   [t for texts, _ in jobs for t in texts])
             except Exception as err:  # hand the failure to every waiting request
-                for _, future in jobs:
-                    future.set_exception(err)
-                continue
+                results = [err] * count
             start = 0
             for texts, future in jobs:
-                future.set_result(results[start:start + len(texts)])
+                answer = results[start:start + len(texts)]
                 start += len(texts)
+                if future.done():  # the client went away meanwhile
+                    continue
+                if answer and isinstance(answer[0], Exception):
+                    future.set_exception(answer[0])
+                else:
+                    future.set_result(answer)
 
 
 def create_app(settings: Settings, predictor: ColaONNXPredictor) -> FastAPI:
