@@ -32,9 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="Hub id or local model folder")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--max-steps", type=int, default=-1, help="stop early (-1: no limit)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=5e-5)
-    parser.add_argument("--warmup-ratio", type=float, default=0.06)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=3e-5)
+    parser.add_argument("--warmup-ratio", type=float, default=0.1)
     parser.add_argument("--patience", type=int, default=2,
                         help="epochs without a better val MCC before stopping")
     parser.add_argument("--seed", type=int, default=42)

@@ -47,8 +47,8 @@ def classification_metrics(prefix: str) -> torchmetrics.MetricCollection:
 
 
 class ColaModel(pl.LightningModule):
-    def __init__(self, model_name: str = DEFAULT_MODEL, lr: float = 5e-5,
-                 weight_decay: float = 0.01, warmup_ratio: float = 0.06,
+    def __init__(self, model_name: str = DEFAULT_MODEL, lr: float = 3e-5,
+                 weight_decay: float = 0.01, warmup_ratio: float = 0.1,
                  data_source: str = "", model_source: str = "") -> None:
         super().__init__()
         self.save_hyperparameters()  # stored in every checkpoint, sources included

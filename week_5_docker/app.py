@@ -83,55 +83,10 @@ def file_digest(path: str) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()[:16]
 
 
-class MicroBatcher:
-    """Runs one model call at a time; requests that arrive meanwhile are joined into the next
-    call. Under load this turns many one-sentence calls into a few batched ones, which ONNX
-    Runtime computes far faster per sentence; a lone request still goes straight through."""
-
-    def __init__(self, predict: Callable[[list[str]], list[dict]], max_sentences: int) -> None:
-        self.predict_batch = predict
-        self.max_sentences = max_sentences
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.queue: asyncio.Queue = asyncio.Queue()
-
-    async def predict(self, texts: list[str]) -> list[dict]:
-        loop = asyncio.get_running_loop()
-        if loop is not self.loop:  # the first request (test clients may run a loop per request)
-            self.loop, self.queue = loop, asyncio.Queue()
-            self.worker = loop.create_task(self.work(self.queue))
-        future = loop.create_future()
-        await self.queue.put((texts, future))
-        return await future
-
-    async def work(self, queue: asyncio.Queue) -> None:
-        while True:
-            jobs = [await queue.get()]
-            count = len(jobs[0][0])
-            while count < self.max_sentences and not queue.empty():
-                jobs.append(queue.get_nowait())
-                count += len(jobs[-1][0])
-            try:
-                results = await asyncio.to_thread(self.predict_batch,
-                                                  [t for texts, _ in jobs for t in texts])
-            except Exception as err:  # hand the failure to every waiting request
-                results = [err] * count
-            start = 0
-            for texts, future in jobs:
-                answer = results[start:start + len(texts)]
-                start += len(texts)
-                if future.done():  # the client went away meanwhile
-                    continue
-                if answer and isinstance(answer[0], Exception):
-                    future.set_exception(answer[0])
-                else:
-                    future.set_result(answer)
-
-
 def create_app(settings: Settings, predictor: ColaONNXPredictor) -> FastAPI:
     app = FastAPI(title="CoLA acceptability", version="1.0.0",
                   description="Is an English sentence grammatically acceptable?")
     model = {"file": Path(settings.model_path).name, "sha256": file_digest(settings.model_path)}
-    batcher = MicroBatcher(predictor.predict, max_sentences=settings.max_batch)
 
     @app.middleware("http")
     async def guard_and_log(request: Request, call_next: Callable) -> Response:
@@ -180,7 +135,7 @@ def create_app(settings: Settings, predictor: ColaONNXPredictor) -> FastAPI:
             check_texts(texts)
         except ValueError as err:
             return error(422, str(err))
-        results = await batcher.predict(texts)
+        results = await asyncio.to_thread(predictor.predict, texts)  # keeps the loop free
         return results[0] if body.texts is None else {"predictions": results}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

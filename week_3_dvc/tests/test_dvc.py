@@ -76,8 +76,8 @@ def test_repro_writes_metrics_and_a_second_repro_does_nothing(project: Path, env
 
 def test_a_parameter_change_reruns_only_what_depends_on_it(project: Path, env: dict) -> None:
     config = project / "configs" / "training" / "default.yaml"
-    config.write_text(config.read_text().replace("lr: 5e-5", "lr: 1e-3"))
-    assert "lr       5e-05   0.001" in dvc(project, "params", "diff", env=env).stdout
+    config.write_text(config.read_text().replace("lr: 3e-5", "lr: 1e-3"))
+    assert "lr       3e-05   0.001" in dvc(project, "params", "diff", env=env).stdout
     rerun = dvc(project, "repro", env=env).stdout
     assert "Stage 'prepare' didn't change, skipping" in rerun
     assert "Running stage 'train'" in rerun and "Running stage 'evaluate'" in rerun

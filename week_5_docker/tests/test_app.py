@@ -1,7 +1,6 @@
 """The web service in-process (FastAPI's TestClient): answers, limits, and a clear 4xx for
 everything a client can get wrong; a schema-driven fuzz finds no 5xx."""
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from app import MicroBatcher, Settings, create_app, main
+from app import Settings, create_app, main
 from convert_model_to_onnx import convert
 from inference_onnx import ColaONNXPredictor
 
@@ -52,30 +51,6 @@ def test_one_sentence_and_a_batch_match_the_predictor(client: TestClient, onnx_m
     assert post(client, {"texts": sentences}) == (200, {"predictions":
                                                          predictor.predict(sentences)})
     assert [p["label"] for p in predictor.predict(sentences)] == ["acceptable", "unacceptable"]
-
-
-def test_concurrent_requests_share_model_calls_and_get_their_own_answers(onnx_model) -> None:
-    predictor = ColaONNXPredictor(onnx_model)
-    calls = []
-
-    def recording_predict(texts: list[str]) -> list[dict]:
-        calls.append(len(texts))
-        return predictor.predict(texts)
-
-    batcher = MicroBatcher(recording_predict, max_sentences=8)
-    requests = [[f"The cat sat on mat {i}."] if i % 3 else ["Seven ideas.", "The cat slept."]
-                for i in range(12)]
-
-    async def send_all() -> list[list[dict]]:
-        return await asyncio.gather(*(batcher.predict(texts) for texts in requests))
-
-    answers = asyncio.run(send_all())
-    for got, texts in zip(answers, requests, strict=True):
-        alone = predictor.predict(texts)  # int8 activations are scaled per batch: scores may
-        assert [p["label"] for p in got] == [p["label"] for p in alone]  # move a little
-        assert all(abs(g["score"] - a["score"]) < 1e-3 for g, a in zip(got, alone, strict=True))
-    assert sum(calls) == sum(map(len, requests)) and len(calls) < len(requests)
-    assert max(calls) <= 8 + 1  # a batch is closed once it holds max_sentences
 
 
 @pytest.mark.parametrize("body, message", [
