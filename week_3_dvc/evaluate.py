@@ -6,6 +6,7 @@ metrics.json (accuracy, F1, MCC) for `dvc metrics show` and `dvc metrics diff`.
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -24,19 +25,24 @@ from inference import ColaPredictor
 METRICS_FILE = Path("metrics.json")
 
 
-def evaluate(checkpoint: str, data_dir: str, batch_size: int = 64) -> dict[str, float]:
-    validation = read_cola_tsv(Path(data_dir) / SPLIT_FILES["validation"])
-    predictor = ColaPredictor(checkpoint)
-    sentences = validation["sentence"][:]
+def score(predict: Callable[[list[str]], list[dict]], sentences: list[str], labels: list[int],
+          batch_size: int = 64) -> dict[str, float]:
+    """Accuracy, F1 and MCC of any predictor (PyTorch or ONNX) on labelled sentences."""
     predictions = []
     for start in range(0, len(sentences), batch_size):
-        predictions += predictor.predict(sentences[start:start + batch_size])
+        predictions += predict(sentences[start:start + batch_size])
     preds = torch.tensor([LABELS.index(p["label"]) for p in predictions])
-    target = torch.tensor(validation["label"][:])
+    target = torch.tensor(labels)
     return {"accuracy": round(float(binary_accuracy(preds, target)), 4),
             "f1": round(float(binary_f1_score(preds, target)), 4),
             "mcc": round(float(binary_matthews_corrcoef(preds, target)), 4),
             "rows": len(sentences)}
+
+
+def evaluate(checkpoint: str, data_dir: str) -> dict[str, float]:
+    validation = read_cola_tsv(Path(data_dir) / SPLIT_FILES["validation"])
+    return score(ColaPredictor(checkpoint).predict, validation["sentence"][:],
+                 validation["label"][:])
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")

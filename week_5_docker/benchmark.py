@@ -13,13 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torchmetrics.functional.classification import binary_accuracy, binary_matthews_corrcoef
 
 from config_schema import load_config
 from data import SPLIT_FILES, load_cola, read_cola_tsv
+from evaluate import score
 from inference import ColaPredictor
 from inference_onnx import ColaONNXPredictor
-from prediction import LABELS
 
 
 def latency_ms(predict: Callable, sentences: list[str]) -> tuple[float, float]:
@@ -37,15 +36,6 @@ def throughput(predict: Callable, sentences: list[str], batch: int = 32) -> floa
     for i in range(0, len(sentences), batch):
         predict(sentences[i:i + batch])
     return len(sentences) / (time.perf_counter() - start)
-
-
-def quality(predict: Callable, sentences: list[str], labels: list[int]) -> tuple[float, float]:
-    preds = []
-    for i in range(0, len(sentences), 64):
-        preds += [LABELS.index(p["label"]) for p in predict(sentences[i:i + 64])]
-    preds_t, labels_t = torch.tensor(preds), torch.tensor(labels)
-    return float(binary_accuracy(preds_t, labels_t)), float(binary_matthews_corrcoef(preds_t,
-                                                                                      labels_t))
 
 
 def main() -> None:
@@ -81,9 +71,9 @@ def main() -> None:
         predict(sentences[:32])  # warm-up
         p50, p99 = latency_ms(predict, sentences[:args.single])
         rate = throughput(predict, sentences[:320])
-        accuracy, mcc = quality(predict, sentences, labels)
-        print(f"| {name} | {p50:.1f} | {p99:.1f} | {rate:.0f} | {size:.1f} | {accuracy:.3f} "
-              f"| {mcc:.3f} |", flush=True)
+        quality = score(predict, sentences, labels)
+        print(f"| {name} | {p50:.1f} | {p99:.1f} | {rate:.0f} | {size:.1f} "
+              f"| {quality['accuracy']:.3f} | {quality['mcc']:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ the tiny model and the toy data stand in for MiniLM and CoLA."""
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from conftest import WEEK_DIR
+from conftest import WEEK_DIR, free_port
 
 pytestmark = pytest.mark.slow  # runs the whole pipeline several times
 TRACKED = ["data/cola/train.tsv", "data/cola/validation.tsv", "outputs/checkpoints/best.ckpt"]
@@ -90,12 +89,6 @@ def test_push_and_pull_through_the_local_remote(project: Path, env: dict) -> Non
     wipe_cache_and_outputs(project)
     dvc(project, "pull", env=env)
     assert checksums(project) == before
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

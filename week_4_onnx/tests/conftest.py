@@ -2,6 +2,7 @@
 
 import os
 import random
+import socket
 import sys
 from pathlib import Path
 
@@ -29,6 +30,13 @@ def toy_rows(n: int, seed: int) -> list[tuple[int, str]]:
         words = rng.choices(GOOD_WORDS if label else BAD_WORDS, k=rng.randint(3, 9))
         rows.append((label, " ".join(words).capitalize() + "."))
     return rows
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def write_tsv(path: Path, rows: list[tuple[int, str]]) -> Path:

@@ -5,7 +5,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tarfile
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import WEEK_DIR
+from conftest import WEEK_DIR, free_port
 from convert_model_to_onnx import convert
 from inference_onnx import ColaONNXPredictor
 
@@ -53,12 +52,6 @@ def image(trained_run: dict, tmp_path_factory: pytest.TempPathFactory):
                    check=True, capture_output=True, timeout=900)
     yield {"tag": tag, "model": onnx_dir / "model.int8.onnx"}
     engine("rmi", "-f", tag, check=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
