@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import time
 import uuid
@@ -50,8 +51,20 @@ def image(trained_run: dict, tmp_path_factory: pytest.TempPathFactory):
     env = {"BUILDAH_FORMAT": "docker"}  # podman: keep HEALTHCHECK in the image
     subprocess.run([ENGINE, "build", "-t", tag, str(context)], env={**os.environ, **env},
                    check=True, capture_output=True, timeout=900)
-    yield {"tag": tag, "model": onnx_dir / "model.int8.onnx"}
+    yield {"tag": tag, "model": onnx_dir / "model.int8.onnx", "context": context}
     engine("rmi", "-f", tag, check=False)
+
+
+def wait_until_healthy(url: str, name: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, engine("logs", name, check=False).stdout
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -60,15 +73,7 @@ def container(image: dict):
     started = time.perf_counter()
     engine("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8000", image["tag"])
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, engine("logs", name, check=False).stdout
-        time.sleep(0.1)
+    wait_until_healthy(url, name)
     print(f"container healthy {time.perf_counter() - started:.2f} s after `run`")
     yield {"name": name, "url": url}
     engine("rm", "-f", name, check=False)
@@ -125,3 +130,27 @@ def test_a_missing_model_stops_the_container_with_one_line(image: dict) -> None:
     assert service_lines == [
         "error: cannot start: /app/model/missing.onnx not found (export a model first: "
         "python convert_model_to_onnx.py)"]
+
+
+def test_compose_runs_the_service(image: dict) -> None:
+    shutil.copy(WEEK_DIR / "docker-compose.yml", image["context"])
+    compose = ([ENGINE, "compose"] if Path(ENGINE).name == "docker"
+               else [str(Path(sys.executable).parent / "podman-compose")])
+    port, project = free_port(), f"colatest{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "IMAGE": image["tag"], "PORT": str(port),
+           "COMPOSE_PROJECT_NAME": project}
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*compose, *args], cwd=image["context"], env=env,
+                              capture_output=True, text=True, timeout=300)
+    try:
+        up = run("up", "-d")
+        assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+        wait_until_healthy(f"http://127.0.0.1:{port}", f"{project}_cola_1")
+        answer = httpx.post(f"http://127.0.0.1:{port}/predict", json={"text": "The cat sat."})
+        assert answer.status_code == 200 and answer.json()["label"] in ("acceptable",
+                                                                        "unacceptable")
+    finally:
+        down = run("down")
+    assert down.returncode == 0, down.stderr[-2000:]
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
