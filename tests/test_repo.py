@@ -57,3 +57,13 @@ def test_workflows_pass_actionlint() -> None:
         pytest.fail("actionlint is not installed: pip install -r requirements.txt")
     result = subprocess.run([actionlint], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_shipped_sample_is_what_the_generator_writes(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_sample_data.py"), str(tmp_path)],
+                   check=True, capture_output=True)
+    for name in ("train.tsv", "validation.tsv"):
+        shipped = (ROOT / "week_0_project_setup" / "sample_data" / name).read_text()
+        assert (tmp_path / name).read_text() == shipped
+        labels = [line.split("\t")[1] for line in shipped.splitlines()]
+        assert set(labels) == {"0", "1"}
