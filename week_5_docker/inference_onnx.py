@@ -1,7 +1,7 @@
 """ColaONNXPredictor: the exported model with ONNX Runtime and the tokenizers library only:
 no torch, no Lightning, no transformers, so it fits a small serving image.
 
-    python inference_onnx.py "The boy is sleeping." "The boy sleeping is."
+    python inference_onnx.py "The boy is sleeping." "The boy sleeping is."    # the config's model
     python inference_onnx.py --model outputs/onnx/model.int8.onnx "The boy is sleeping."
 """
 
@@ -15,8 +15,6 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from prediction import check_texts, to_prediction
-
-DEFAULT_MODEL = "outputs/onnx/model.onnx"  # the config's onnx.model with default settings
 
 
 class ColaONNXPredictor:
@@ -59,9 +57,15 @@ class ColaONNXPredictor:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Label sentences with the exported ONNX model.")
     parser.add_argument("sentences", nargs="+")
-    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--model", help="default: the config's `onnx.model`")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override the config, as on train.py's command line")
     args = parser.parse_args(argv)
     try:
+        if args.model is None:  # Hydra is light; imported here to keep the serving path minimal
+            from config_schema import load_config
+
+            args.model = load_config(*args.set).onnx.model
         predictions = ColaONNXPredictor(args.model).predict(args.sentences)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

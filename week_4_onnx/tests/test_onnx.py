@@ -94,3 +94,8 @@ def test_cli_prints_predictions(exported: dict, capsys) -> None:
     assert onnx_main(["--model", str(exported["int8"]), "The cat slept.", "Seven colour."]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split()[0] for line in lines] == ["acceptable", "unacceptable"]
+
+
+def test_cli_takes_the_model_path_from_the_config(tmp_path: Path, capsys) -> None:
+    assert onnx_main(["--set", f"output_dir={tmp_path}", "Hello."]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path}/onnx/model.onnx not found")
