@@ -12,7 +12,7 @@ from transformers import AutoTokenizer
 
 from data import MAX_LENGTH
 from model import ColaModel
-from prediction import check_texts, to_prediction
+from prediction import check_texts, print_predictions, to_prediction
 
 DEFAULT_CHECKPOINT = "outputs/checkpoints/best.ckpt"
 
@@ -52,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    for sentence, pred in zip(args.sentences, predictions, strict=True):
-        print(f"{pred['label']:>12}  {pred['score']:.3f}  {sentence}")
+    print_predictions(args.sentences, predictions)
     return 0
 
 

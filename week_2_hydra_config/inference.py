@@ -11,14 +11,12 @@ import sys
 from pathlib import Path
 
 import torch
-from hydra.errors import HydraException
-from omegaconf.errors import OmegaConfBaseException
 from transformers import AutoTokenizer
 
-from config_schema import load_config
+from config_schema import CONFIG_ERRORS, add_override_option, load_config
 from data import MAX_LENGTH
 from model import ColaModel
-from prediction import check_texts, to_prediction
+from prediction import check_texts, print_predictions, to_prediction
 
 
 class ColaPredictor:
@@ -50,17 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Label sentences with a trained CoLA model.")
     parser.add_argument("sentences", nargs="+")
     parser.add_argument("--checkpoint", help="default: the config's `checkpoint`")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override the config, as on train.py's command line")
+    add_override_option(parser)
     args = parser.parse_args(argv)
     try:
         checkpoint = args.checkpoint or load_config(*args.set).checkpoint
         predictions = ColaPredictor(checkpoint).predict(args.sentences)
-    except (FileNotFoundError, ValueError, HydraException, OmegaConfBaseException) as err:
+    except (FileNotFoundError, ValueError, *CONFIG_ERRORS) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    for sentence, pred in zip(args.sentences, predictions, strict=True):
-        print(f"{pred['label']:>12}  {pred['score']:.3f}  {sentence}")
+    print_predictions(args.sentences, predictions)
     return 0
 
 

@@ -1,13 +1,16 @@
 """Types for the Hydra config in configs/. The YAML files hold the values; these dataclasses
 make Hydra reject a wrong type or an unknown key when the config is composed."""
 
+import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
+from hydra.errors import HydraException
 from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 
 @dataclass
@@ -72,6 +75,15 @@ class Config:
 
 ConfigStore.instance().store(name="schema", node=Config)
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+CONFIG_ERRORS = (HydraException, OmegaConfBaseException)  # what a bad override raises
+
+
+def add_override_option(parser: argparse.ArgumentParser) -> None:
+    """--set KEY=VALUE for command lines that read the config without being Hydra apps."""
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override the config, as on train.py's command line")
 
 
 def load_config(*overrides: str) -> DictConfig:

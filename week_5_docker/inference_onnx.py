@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from prediction import check_texts, to_prediction
+from prediction import check_texts, print_predictions, to_prediction
 
 
 class ColaONNXPredictor:
@@ -55,23 +55,21 @@ class ColaONNXPredictor:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # the config (Hydra) is read here, not at import: the serving image has no config files
+    from config_schema import CONFIG_ERRORS, add_override_option, load_config
+
     parser = argparse.ArgumentParser(description="Label sentences with the exported ONNX model.")
     parser.add_argument("sentences", nargs="+")
     parser.add_argument("--model", help="default: the config's `onnx.model`")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override the config, as on train.py's command line")
+    add_override_option(parser)
     args = parser.parse_args(argv)
     try:
-        if args.model is None:  # Hydra is light; imported here to keep the serving path minimal
-            from config_schema import load_config
-
-            args.model = load_config(*args.set).onnx.model
-        predictions = ColaONNXPredictor(args.model).predict(args.sentences)
-    except (FileNotFoundError, ValueError) as err:
+        model = args.model or load_config(*args.set).onnx.model
+        predictions = ColaONNXPredictor(model).predict(args.sentences)
+    except (FileNotFoundError, ValueError, *CONFIG_ERRORS) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    for sentence, pred in zip(args.sentences, predictions, strict=True):
-        print(f"{pred['label']:>12}  {pred['score']:.3f}  {sentence}")
+    print_predictions(args.sentences, predictions)
     return 0
 
 

@@ -18,6 +18,12 @@ def check_texts(text: object) -> list[str]:
     return texts
 
 
+def print_predictions(sentences: list[str], predictions: list[dict]) -> None:
+    """What the command lines print: one line per sentence, label, score, sentence."""
+    for sentence, pred in zip(sentences, predictions, strict=True):
+        print(f"{pred['label']:>12}  {pred['score']:.3f}  {sentence}")
+
+
 def to_prediction(probabilities: Sequence[float]) -> dict:
     """Class probabilities -> {"label": ..., "score": probability of that label}."""
     best = max(range(len(LABELS)), key=lambda i: probabilities[i])

@@ -99,3 +99,6 @@ def test_cli_prints_predictions(exported: dict, capsys) -> None:
 def test_cli_takes_the_model_path_from_the_config(tmp_path: Path, capsys) -> None:
     assert onnx_main(["--set", f"output_dir={tmp_path}", "Hello."]) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path}/onnx/model.onnx not found")
+    assert onnx_main(["--set", "onnx.nope=1", "Hello."]) == 2  # a bad override: one line
+    err = capsys.readouterr().err
+    assert err.startswith("error: Could not override 'onnx.nope'") and "Traceback" not in err
