@@ -7,9 +7,11 @@ WEEK   ?= week_0_project_setup
 ARGS   ?=
 FROM   ?= 0
 TO     ?= 1
+OPTS   ?=
+FILES  ?=
 SENTENCES := "The boy is sleeping." "The boy sleeping is." "Who do you think that left?"
 
-.PHONY: help setup demo train predict test smoke test-week lint diff check-weeks clean
+.PHONY: help setup demo train predict test smoke test-week lint diff check-weeks carry clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -50,11 +52,15 @@ lint: setup  ## ruff, actionlint on the GitHub workflows, hadolint on the Docker
 	$(VENV)/bin/actionlint
 	$(VENV)/bin/hadolint $(wildcard week_*/Dockerfile)
 
-diff: setup  ## unified diff between two weeks: make diff FROM=0 TO=1
-	@$(PY) scripts/weekdiff.py $(FROM) $(TO)
+# diff, check-weeks and carry use only the standard library: no setup needed
+diff:  ## diff between two weeks: make diff FROM=0 TO=1 [OPTS=--stat|--code]
+	@$(PYTHON) scripts/weekdiff.py $(FROM) $(TO) $(OPTS)
 
-check-weeks: setup  ## does every week README list exactly what changed?
-	$(PY) scripts/weekdiff.py --check
+check-weeks:  ## does every week README list exactly what changed?
+	$(PYTHON) scripts/weekdiff.py --check
+
+carry:  ## carry a fix into every later week: make carry FILES=week_0_project_setup/data.py
+	$(PYTHON) scripts/weekdiff.py carry $(FILES)
 
 clean:  ## remove what runs generate (checkpoints, logs, caches); keeps .venv
 	rm -rf $(addsuffix /outputs,$(WEEKS)) $(addsuffix /lightning_logs,$(WEEKS))

@@ -1,8 +1,17 @@
 """Compare two week folders: the files added, modified and removed, or their unified diff.
 
     python scripts/weekdiff.py 0 1              # unified diff of week 0 -> week 1
+    python scripts/weekdiff.py 0 1 --stat       # lines added/removed per file
+    python scripts/weekdiff.py 0 1 --code       # code only: READMEs and tests left out
     python scripts/weekdiff.py 0 1 --summary    # the change list, as the week README gives it
     python scripts/weekdiff.py --check          # every README's change list against the truth
+    python scripts/weekdiff.py carry week_0_project_setup/data.py   # carry a fix forward
+
+`carry` takes the uncommitted change of files in one week (against git's HEAD) and applies it
+to the same files in every later week with a three-way merge (`git merge-file`), then runs
+--check. Conflicts are left in the files with the usual markers and listed; the exit status
+is then 1. Naming a whole week folder carries every changed file in it except its README.
+Only the standard library is used, so no virtualenv is needed.
 
 Generated files (checkpoints, logs, caches) are left out: inside a git checkout the folder's
 files are those git tracks or would track (.gitignore applies); elsewhere IGNORED applies.
@@ -13,6 +22,7 @@ import difflib
 import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,10 +110,16 @@ def check(root: Path = ROOT) -> list[str]:
     return problems
 
 
-def unified(old: Path, new: Path) -> str:
+def is_code(name: str) -> bool:
+    return Path(name).name != "README.md" and Path(name).parts[0] != "tests"
+
+
+def unified(old: Path, new: Path, code_only: bool = False) -> str:
     changes = compare(old, new)
     chunks = []
     for name in changes.modified + changes.added + changes.removed:
+        if code_only and not is_code(name):
+            continue
         a, b = old / name, new / name
         try:
             before = a.read_text(encoding="utf-8").splitlines(True) if a.exists() else []
@@ -116,13 +132,115 @@ def unified(old: Path, new: Path) -> str:
     return "".join(chunks)
 
 
+def stat(old: Path, new: Path, code_only: bool = False) -> str:
+    """`git diff --stat`-like: one line per changed file with its added and removed lines."""
+    rows = []
+    for line in unified(old, new, code_only).splitlines():
+        if line.startswith("+++ "):
+            rows.append([line[4:].split("/", 1)[1], 0, 0])
+        elif rows and line.startswith("+") and not line.startswith("+++"):
+            rows[-1][1] += 1
+        elif rows and line.startswith("-") and not line.startswith("---"):
+            rows[-1][2] += 1
+    width = max((len(r[0]) for r in rows), default=0)
+    lines = [f" {name:<{width}} | +{added} -{removed}" for name, added, removed in rows]
+    total_add, total_del = sum(r[1] for r in rows), sum(r[2] for r in rows)
+    lines.append(f" {len(rows)} files changed, {total_add} insertions(+), {total_del} deletions(-)")
+    return "\n".join(lines) + "\n"
+
+
+def git(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=check)
+
+
+def changed_files(target: Path, rev: str, root: Path = ROOT) -> list[Path]:
+    """The files to carry: `target` itself, or every changed file in a week folder but README."""
+    if target.is_file() or not target.exists():
+        return [target]
+    out = git("diff", "--name-only", "-z", rev, "--", str(target), cwd=root).stdout.decode()
+    untracked = git("ls-files", "--others", "--exclude-standard", "-z", "--", str(target),
+                    cwd=root).stdout.decode()
+    names = {n for n in (out + untracked).split("\0") if n}
+    return [root / n for n in sorted(names) if Path(n).name != "README.md"]
+
+
+def carry(targets: list[str], rev: str = "HEAD", root: Path = ROOT) -> list[str]:
+    """Apply each file's change since `rev` to the same file in every later week. Returns the
+    conflicts (files left with conflict markers); prints what it did."""
+    root = root.resolve()
+    weeks = week_dirs(root)
+    by_folder = {path.resolve(): number for number, path in weeks.items()}
+    conflicts = []
+    files = [f for t in targets for f in changed_files(Path(t).resolve(), rev, root)]
+    for path in files:
+        week = next((by_folder[p] for p in path.parents if p in by_folder), None)
+        if week is None:
+            raise SystemExit(f"error: {path} is not inside a week folder")
+        relative = path.relative_to(weeks[week])
+        repo_path = path.relative_to(root).as_posix()
+        shown = git("show", f"{rev}:{repo_path}", cwd=root, check=False)
+        base = shown.stdout if shown.returncode == 0 else None
+        new = path.read_bytes() if path.exists() else None
+        if base == new:
+            print(f"{repo_path}: unchanged since {rev}, nothing to carry")
+            continue
+        for later in (n for n in weeks if n > week):
+            target = weeks[later] / relative
+            label = target.relative_to(root).as_posix()
+            current = target.read_bytes() if target.exists() else None
+            if current == new:
+                continue
+            if new is None:  # removed in the earlier week
+                if current == base:
+                    target.unlink()
+                    print(f"removed  {label}")
+                else:
+                    conflicts.append(f"{label}: removed in week {week} but changed since")
+                continue
+            if current is None:
+                if base is None:  # a new file: it arrives in every later week too
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(new)
+                    print(f"added    {label}")
+                continue  # a later week removed this file: leave it removed
+            if current == base:
+                target.write_bytes(new)
+                print(f"updated  {label}")
+                continue
+            conflicts += merge(target, base or b"", new, label, week)
+    return conflicts
+
+
+def merge(target: Path, base: bytes, new: bytes, label: str, week: int) -> list[str]:
+    """Three-way merge of week `week`'s change (base -> new) into `target`, in place."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base_file, new_file = Path(tmp, "base"), Path(tmp, "new")
+        base_file.write_bytes(base)
+        new_file.write_bytes(new)
+        result = subprocess.run(
+            ["git", "merge-file", "-L", label, "-L", "before", "-L", f"week {week}",
+             str(target), str(base_file), str(new_file)], capture_output=True, text=True)
+    if result.returncode == 0:
+        print(f"merged   {label}")
+        return []
+    if result.returncode < 0 or result.returncode > 127:
+        raise SystemExit(f"error: git merge-file failed on {label}: {result.stderr.strip()}")
+    print(f"CONFLICT {label} ({result.returncode} conflicting hunks, markers left in the file)")
+    return [label]
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["carry"]:
+        return carry_main(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("old", nargs="?", type=int, help="week number, e.g. 0")
     parser.add_argument("new", nargs="?", type=int, help="week number, e.g. 1")
     parser.add_argument("--summary", action="store_true", help="print the change list only")
     parser.add_argument("--check", action="store_true", help="check every README's list")
+    parser.add_argument("--stat", action="store_true", help="lines added/removed per file")
+    parser.add_argument("--code", action="store_true", help="leave out READMEs and tests")
     args = parser.parse_args(argv)
     if args.check:
         problems = check()
@@ -131,11 +249,29 @@ def main(argv: list[str] | None = None) -> int:
     weeks = week_dirs()
     if args.old not in weeks or args.new not in weeks:
         parser.error(f"both weeks must be among {sorted(weeks)}")
+    old, new = weeks[args.old], weeks[args.new]
     if args.summary:
-        print(compare(weeks[args.old], weeks[args.new]).as_markdown(args.old), end="")
+        print(compare(old, new).as_markdown(args.old), end="")
+    elif args.stat:
+        print(stat(old, new, args.code), end="")
     else:
-        print(unified(weeks[args.old], weeks[args.new]), end="")
+        print(unified(old, new, args.code), end="")
     return 0
+
+
+def carry_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="weekdiff.py carry",
+        description="Apply the uncommitted change of files in one week to every later week.")
+    parser.add_argument("paths", nargs="+", help="files in one week folder, or the folder")
+    parser.add_argument("--rev", default="HEAD", help="what the change is against (HEAD)")
+    args = parser.parse_args(argv)
+    conflicts = carry(args.paths, args.rev)
+    problems = check()
+    if conflicts:
+        print("conflicts to resolve by hand:\n  " + "\n  ".join(conflicts))
+    print("\n".join(problems) or f"ok: {len(week_dirs())} weeks, every change declared")
+    return 1 if conflicts or problems else 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The snapshot invariant: each week README declares exactly what changed since the week before."""
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,51 @@ def test_unified_diff_shows_the_changed_lines(tmp_path: Path) -> None:
     diff = weekdiff.unified(old, new)
     assert "--- week_0_setup/data.py" in diff and "-DATA = 1" in diff and "+DATA = 2" in diff
     assert "+EXTRA = 3" in diff and "-gone = True" in diff and "best.ckpt" not in diff
+
+
+def git_repo_with_weeks(tmp_path: Path) -> Path:
+    """Three weeks of one file in a git repo: week 1 a copy, week 2 with a line of its own."""
+    base = "import os\n\n\ndef load():\n    return 1\n\n\ndef save():\n    return 2\n"
+    for number, name in enumerate(["week_0_a", "week_1_b", "week_2_c"]):
+        (tmp_path / name).mkdir()
+        text = base if number < 2 else base.replace("return 2", "return 2  # week 2")
+        (tmp_path / name / "data.py").write_text(text)
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "weeks"]):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *command],
+                       cwd=tmp_path, check=True, capture_output=True)
+    return tmp_path
+
+
+def test_carry_applies_a_fix_to_every_later_week(tmp_path: Path) -> None:
+    root = git_repo_with_weeks(tmp_path)
+    fixed = (root / "week_0_a" / "data.py").read_text().replace("return 1", "return 10")
+    (root / "week_0_a" / "data.py").write_text(fixed)
+    (root / "week_0_a" / "new.py").write_text("NEW = 1\n")
+    assert weekdiff.carry([str(root / "week_0_a")], root=root) == []
+    assert (root / "week_1_b" / "data.py").read_text() == fixed  # a copy: replaced
+    merged = (root / "week_2_c" / "data.py").read_text()  # its own line kept, the fix merged in
+    assert "return 10" in merged and "return 2  # week 2" in merged and "<<<<" not in merged
+    assert (root / "week_2_c" / "new.py").read_text() == "NEW = 1\n"
+
+
+def test_carry_stops_on_a_conflict_and_names_it(tmp_path: Path) -> None:
+    root = git_repo_with_weeks(tmp_path)
+    original = (root / "week_0_a" / "data.py").read_text()
+    (root / "week_0_a" / "data.py").write_text(original.replace("return 2", "return 20"))
+    conflicts = weekdiff.carry([str(root / "week_0_a" / "data.py")], root=root)
+    assert conflicts == ["week_2_c/data.py"]
+    assert "return 20" in (root / "week_1_b" / "data.py").read_text()
+    text = (root / "week_2_c" / "data.py").read_text()
+    assert "<<<<<<< week_2_c/data.py" in text and ">>>>>>> week 0" in text
+
+
+def test_stat_and_code_only_views(tmp_path: Path) -> None:
+    old, new = make_weeks(tmp_path)
+    (new / "README.md").write_text("# new\n")
+    (new / "tests").mkdir()
+    (new / "tests" / "test_x.py").write_text("def test(): pass\n")
+    stat = weekdiff.stat(old, new)
+    assert " data.py " in stat and "+1 -1" in stat and "README.md" in stat
+    code = weekdiff.stat(old, new, code_only=True)
+    assert "README.md" not in code and "test_x.py" not in code and "extra.py" in code
+    assert "3 files changed" in code
