@@ -184,11 +184,17 @@ def carry(targets: list[str], rev: str = "HEAD", root: Path = ROOT) -> list[str]
         if base == new:
             print(f"{repo_path}: unchanged since {rev}, nothing to carry")
             continue
+        before, conflicted = base, False  # the previous week's file as it was, its state
         for later in (n for n in weeks if n > week):
             target = weeks[later] / relative
             label = target.relative_to(root).as_posix()
             current = target.read_bytes() if target.exists() else None
+            same_as_previous, before = current == before, current
             if current == new:
+                continue
+            if conflicted and same_as_previous:  # a copy of a week left in conflict: wait
+                conflicts.append(f"{label}: waits for week {later - 1} (resolve it there, "
+                                 f"then carry that file)")
                 continue
             if new is None:  # removed in the earlier week
                 if current == base:
@@ -207,7 +213,9 @@ def carry(targets: list[str], rev: str = "HEAD", root: Path = ROOT) -> list[str]
                 target.write_bytes(new)
                 print(f"updated  {label}")
                 continue
-            conflicts += merge(target, base or b"", new, label, week)
+            failed = merge(target, base or b"", new, label, week)
+            conflicts += failed
+            conflicted = bool(failed)
     return conflicts
 
 

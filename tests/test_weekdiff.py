@@ -68,9 +68,10 @@ def test_unified_diff_shows_the_changed_lines(tmp_path: Path) -> None:
 
 
 def git_repo_with_weeks(tmp_path: Path) -> Path:
-    """Three weeks of one file in a git repo: week 1 a copy, week 2 with a line of its own."""
+    """Four weeks of one file in a git repo: week 1 a copy of week 0, week 2 with a line of its
+    own, week 3 a copy of week 2."""
     base = "import os\n\n\ndef load():\n    return 1\n\n\ndef save():\n    return 2\n"
-    for number, name in enumerate(["week_0_a", "week_1_b", "week_2_c"]):
+    for number, name in enumerate(["week_0_a", "week_1_b", "week_2_c", "week_3_d"]):
         (tmp_path / name).mkdir()
         text = base if number < 2 else base.replace("return 2", "return 2  # week 2")
         (tmp_path / name / "data.py").write_text(text)
@@ -97,7 +98,9 @@ def test_carry_stops_on_a_conflict_and_names_it(tmp_path: Path) -> None:
     original = (root / "week_0_a" / "data.py").read_text()
     (root / "week_0_a" / "data.py").write_text(original.replace("return 2", "return 20"))
     conflicts = weekdiff.carry([str(root / "week_0_a" / "data.py")], root=root)
-    assert conflicts == ["week_2_c/data.py"]
+    assert conflicts == ["week_2_c/data.py", "week_3_d/data.py: waits for week 2 (resolve it "
+                         "there, then carry that file)"]
+    assert "<<<<" not in (root / "week_3_d" / "data.py").read_text()
     assert "return 20" in (root / "week_1_b" / "data.py").read_text()
     text = (root / "week_2_c" / "data.py").read_text()
     assert "<<<<<<< week_2_c/data.py" in text and ">>>>>>> week 0" in text

@@ -8,9 +8,7 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer
 
-from data import MAX_LENGTH
 from model import ColaModel
 from prediction import check_texts, print_predictions, to_prediction
 
@@ -29,13 +27,14 @@ class ColaPredictor:
             raise ValueError(f"{path}: not a readable ColaModel checkpoint "
                              f"({type(err).__name__}: {str(err)[:200]})") from None
         self.model.eval()
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model.hparams.model_name)
+        self.tokenizer = self.model.tokenizer  # both from the checkpoint: it loads alone
+        self.max_length = self.model.hparams.max_length
 
     @torch.inference_mode()
     def predict(self, text: str | list[str]) -> dict | list[dict]:
         """Label one sentence (returns a dict) or a list of them (returns a list of dicts)."""
         texts = check_texts(text)
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=MAX_LENGTH,
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                                return_tensors="pt")
         probs = torch.softmax(self.model(**batch), dim=-1)
         results = [to_prediction(p.tolist()) for p in probs]

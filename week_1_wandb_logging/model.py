@@ -1,18 +1,25 @@
 """ColaModel: a pretrained transformer with a 2-way classification head, its metrics and its
-optimiser."""
+optimiser. Its checkpoint is a bundle that loads alone: weights, the architecture's config
+(with the label names), the tokenizer and max_length, so no base model or Hub is needed to
+load it on another machine."""
 
+import tempfile
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 import torchmetrics
 from transformers import (
+    AutoConfig,
     AutoModelForSequenceClassification,
     AutoTokenizer,
+    PreTrainedTokenizerBase,
     get_linear_schedule_with_warmup,
 )
 
+from data import MAX_LENGTH
 from offline import build_tiny_model, hub_reachable
+from prediction import LABELS
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -21,7 +28,14 @@ def resolve_model(name: str, sentences: list[str], fallback_dir: str | Path) -> 
     """Return (name or path to load, source). A Hub model that cannot be had, from the Hub or
     the local cache, is replaced by a tiny untrained BERT built in `fallback_dir`."""
     if Path(name).is_dir():
-        return str(Path(name).resolve()), f"local:{Path(name).resolve()}"
+        folder = Path(name).resolve()
+        try:
+            AutoConfig.from_pretrained(folder)
+            AutoTokenizer.from_pretrained(folder)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{folder}: not a Hugging Face model folder (config.json and "
+                             f"tokenizer files): {str(err).splitlines()[0]}") from None
+        return str(folder), f"local:{folder}"
     online = hub_reachable()
     try:
         AutoTokenizer.from_pretrained(name, local_files_only=not online)
@@ -46,13 +60,37 @@ def classification_metrics(prefix: str) -> torchmetrics.MetricCollection:
     }, prefix=prefix)
 
 
+def tokenizer_files(tokenizer: PreTrainedTokenizerBase) -> dict[str, str]:
+    """The tokenizer as {file name: text}, to be stored inside a checkpoint."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer.save_pretrained(tmp)
+        return {p.name: p.read_text(encoding="utf-8") for p in Path(tmp).iterdir()}
+
+
+def tokenizer_from_files(files: dict[str, str]) -> PreTrainedTokenizerBase:
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, text in files.items():
+            Path(tmp, name).write_text(text, encoding="utf-8")
+        return AutoTokenizer.from_pretrained(tmp)
+
+
 class ColaModel(pl.LightningModule):
     def __init__(self, model_name: str = DEFAULT_MODEL, lr: float = 3e-5,
                  weight_decay: float = 0.01, warmup_ratio: float = 0.1,
-                 data_source: str = "", model_source: str = "") -> None:
+                 max_length: int = MAX_LENGTH, data_source: str = "", model_source: str = "",
+                 model_config: dict | None = None) -> None:
         super().__init__()
-        self.save_hyperparameters()  # stored in every checkpoint, sources included
-        self.model = AutoModelForSequenceClassification.from_pretrained(model_name, num_labels=2)
+        self.save_hyperparameters(ignore=["model_config"])  # stored in every checkpoint
+        if model_config is None:  # a new model: the pretrained weights and tokenizer
+            self.model = AutoModelForSequenceClassification.from_pretrained(
+                model_name, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)),
+                label2id={label: i for i, label in enumerate(LABELS)})
+            self.tokenizer = AutoTokenizer.from_pretrained(model_name)
+        else:  # loading a checkpoint: its own architecture; weights and tokenizer follow
+            self.model = AutoModelForSequenceClassification.from_config(
+                AutoConfig.for_model(**model_config))
+            self.tokenizer = None
+        self.hparams["model_config"] = self.model.config.to_dict()  # saved, not logged
         # from_pretrained returns eval mode and Lightning keeps submodule modes: without this,
         # dropout would stay off during fine-tuning.
         self.model.train()
@@ -88,6 +126,12 @@ class ColaModel(pl.LightningModule):
                                  "probs": torch.softmax(logits, dim=-1).detach().cpu()})
         self.log("val/loss", loss, prog_bar=True)
         self.log_dict(self.val_metrics, prog_bar=True)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["tokenizer"] = tokenizer_files(self.tokenizer)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.tokenizer = tokenizer_from_files(checkpoint["tokenizer"])
 
     def configure_optimizers(self) -> dict:
         no_decay = ("bias", "LayerNorm.weight")

@@ -16,8 +16,9 @@ import pytorch_lightning as pl
 import wandb
 from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, WandbLogger
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
-from data import ColaDataModule, DataError, load_cola
+from data import MAX_LENGTH, ColaDataModule, DataError, load_cola
 from model import DEFAULT_MODEL, ColaModel, resolve_model
 from wandb_callbacks import ValidationReport
 
@@ -33,6 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--max-steps", type=int, default=-1, help="stop early (-1: no limit)")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-length", type=int, default=MAX_LENGTH,
+                        help="longest input in tokens; stored in the checkpoint for serving")
     parser.add_argument("--lr", type=float, default=3e-5)
     parser.add_argument("--warmup-ratio", type=float, default=0.1)
     parser.add_argument("--patience", type=int, default=2,
@@ -42,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--wandb-project", default=os.environ.get("WANDB_PROJECT", "mlops-basics"))
     parser.add_argument("--no-wandb", action="store_true", help="do not log to W&B")
     args = parser.parse_args(argv)
-    for name in ("epochs", "batch_size"):
+    for name in ("epochs", "batch_size", "max_length"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.lr <= 0 or not 0 <= args.warmup_ratio < 1:
@@ -59,9 +62,11 @@ def train(args: argparse.Namespace) -> dict:
     print(f"data: {data_source} ({splits['train'].num_rows} train / "
           f"{splits['validation'].num_rows} validation rows); model: {model_source}")
 
-    datamodule = ColaDataModule(splits, model_name, batch_size=args.batch_size)
+    datamodule = ColaDataModule(splits, model_name, batch_size=args.batch_size,
+                                max_length=args.max_length)
     model = ColaModel(model_name, lr=args.lr, warmup_ratio=args.warmup_ratio,
-                      data_source=data_source, model_source=model_source)
+                      max_length=args.max_length, data_source=data_source,
+                      model_source=model_source)
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=MONITOR,
                                  mode="max", save_top_k=1, enable_version_counter=False)
     loggers = [CSVLogger(out, name="logs")]
@@ -106,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         train(args)
-    except (DataError, ValueError) as err:
+    except (DataError, ValueError, MisconfigurationException) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -20,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, WandbLogger
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from config_schema import ConfigError, check
 from data import ColaDataModule, DataError, load_cola
@@ -40,7 +41,7 @@ def train(cfg: DictConfig) -> dict:
     datamodule = ColaDataModule(splits, model_name, batch_size=cfg.data.batch_size,
                                 max_length=cfg.data.max_length, num_workers=cfg.data.num_workers)
     model = ColaModel(model_name, lr=cfg.training.lr, weight_decay=cfg.training.weight_decay,
-                      warmup_ratio=cfg.training.warmup_ratio,
+                      warmup_ratio=cfg.training.warmup_ratio, max_length=cfg.data.max_length,
                       data_source=data_source, model_source=model_source)
     mode = "min" if cfg.training.monitor.endswith("loss") else "max"
     checkpoint = ModelCheckpoint(dirpath=Path(cfg.checkpoint).parent,
@@ -92,7 +93,7 @@ def main(cfg: DictConfig) -> float:
     cfg.output_dir = HydraConfig.get().runtime.output_dir  # differs per job in a multirun
     try:
         summary = train(cfg)
-    except (ConfigError, DataError, ValueError) as err:
+    except (ConfigError, DataError, ValueError, MisconfigurationException) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     return summary["val_metrics"][cfg.training.monitor]  # what a sweeper optimises

@@ -33,6 +33,8 @@ def read_cola_tsv(path: str | Path) -> Dataset:
             rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not a UTF-8 text file ({err.reason})") from None
+    except csv.Error as err:  # e.g. a field over the csv module's size limit
+        raise DataError(f"{path}: not a readable TSV file ({err})") from None
     for number, row in enumerate(rows, start=1):
         if len(row) != len(GLUE_COLUMNS):
             raise DataError(f"{path}: row {number}: expected {len(GLUE_COLUMNS)} tab-separated "
@@ -63,7 +65,12 @@ def load_local_cola(data_dir: str | Path) -> DatasetDict:
 
 
 def load_hub_cola() -> DatasetDict:
-    raw = load_dataset(*HUB_DATASET)
+    try:
+        raw = load_dataset(*HUB_DATASET)
+    except Exception as err:  # network, cache and Hub errors come in many types
+        raise DataError(f"could not load {'/'.join(HUB_DATASET)} from the Hugging Face Hub "
+                        f"({type(err).__name__}: {str(err).splitlines()[0][:200]}); pass a "
+                        f"local folder instead") from None
     splits = DatasetDict({split: raw[split].select_columns(["sentence", "label"])
                           for split in SPLIT_FILES})
     for split, ds in splits.items():

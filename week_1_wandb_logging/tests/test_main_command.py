@@ -41,3 +41,12 @@ def test_bad_arguments_fail_in_one_line(tmp_path: Path) -> None:
     result = run(["train.py", "--data-dir", str(tmp_path / "nowhere")], env)
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path / 'nowhere'}: data directory not found"
+
+
+def test_a_folder_that_is_not_a_model_fails_in_one_line(tmp_path: Path, toy_data_dir) -> None:
+    (tmp_path / "notes.txt").write_text("not a model")
+    result = run(["train.py", "--data-dir", str(toy_data_dir), "--model", str(tmp_path),
+                  "--output-dir", str(tmp_path / "out")], {**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {tmp_path}: not a Hugging Face model folder")
+    assert result.stderr.count("\n") == 1

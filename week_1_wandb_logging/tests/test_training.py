@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from inference import ColaPredictor
 from model import ColaModel
@@ -28,17 +29,24 @@ def test_the_run_records_its_sources_and_best_checkpoint(trained_run: dict) -> N
     assert hparams["data_source"] == trained_run["data_source"]
 
 
-def test_predictor_agrees_with_the_in_memory_model(trained_run: dict, toy_data_dir: Path) -> None:
+def test_predictor_matches_the_trained_weights_run_by_hand(trained_run: dict,
+                                                          tiny_model_dir: str,
+                                                          toy_data_dir: Path) -> None:
+    """The checkpoint's weights in a plain transformers model built from the base folder, run
+    by hand, give the predictor's labels and scores."""
     with open(toy_data_dir / "validation.tsv", encoding="utf-8") as f:
         rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     sentences = [row[3] for row in rows]
-    predictor = ColaPredictor(trained_run["checkpoint"])
-    reference = ColaModel.load_from_checkpoint(trained_run["checkpoint"], map_location="cpu")
+    weights = torch.load(trained_run["checkpoint"], map_location="cpu",
+                         weights_only=False)["state_dict"]
+    reference = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
+    reference.load_state_dict({k.removeprefix("model."): v for k, v in weights.items()})
     reference.eval()
-    batch = predictor.tokenizer(sentences, padding=True, return_tensors="pt")
+    batch = AutoTokenizer.from_pretrained(tiny_model_dir)(sentences, padding=True,
+                                                          return_tensors="pt")
     with torch.no_grad():
-        probs = torch.softmax(reference(**batch), dim=-1)
-    predictions = predictor.predict(sentences)
+        probs = torch.softmax(reference(**batch).logits, dim=-1)
+    predictions = ColaPredictor(trained_run["checkpoint"]).predict(sentences)
     for pred, p in zip(predictions, probs, strict=True):
         assert pred["label"] == ("acceptable" if p[1] > p[0] else "unacceptable")
         assert abs(pred["score"] - float(p.max())) < 1e-5

@@ -5,9 +5,11 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
+import torch
 from wandb.proto import wandb_internal_pb2
 
 from train import parse_args, train
+from wandb_callbacks import misclassified
 
 BLOCK = 32768  # the .wandb file is a LevelDB-style log: 32 KiB blocks of framed records
 
@@ -72,13 +74,32 @@ def test_run_records_the_confusion_matrix(trained_run: dict) -> None:
     assert images and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in images)
 
 
-def test_misclassified_table_holds_only_mistakes(trained_run: dict, toy_data_dir: Path) -> None:
-    table = latest_table(trained_run["wandb_run_dir"], "misclassified")
+def test_misclassified_table_holds_exactly_the_mistakes(trained_run: dict,
+                                                        toy_data_dir: Path) -> None:
+    run_dir = trained_run["wandb_run_dir"]
+    table = latest_table(run_dir, "misclassified")
+    matrix = latest_table(run_dir, "confusion_matrix_table")  # the same epoch's counts
     assert table["columns"] == ["sentence", "label", "prediction", "score"]
+    mistakes = sum(row[-1] for row in matrix["data"] if row[0] != row[1])
+    assert len(table["data"]) == mistakes
     validation = toy_data_dir.joinpath("validation.tsv").read_text().splitlines()
-    sentences = {line.split("\t")[3] for line in validation}
+    truth = {line.split("\t")[3]: "acceptable" if line.split("\t")[1] == "1" else "unacceptable"
+             for line in validation}
     for sentence, label, prediction, score in table["data"]:
-        assert sentence in sentences and label != prediction and 0.5 <= score <= 1
+        assert truth[sentence] == label != prediction and score > 0.5
+
+
+def test_the_report_counts_every_mistake_of_an_epoch(tmp_path: Path) -> None:
+    """The callback on known outputs: 3 of 5 predictions wrong -> 3 rows, matrix [[1,2],[1,1]]."""
+    labels = torch.tensor([0, 0, 0, 1, 1])
+    probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.7, 0.3], [0.1, 0.9]])
+    sentences = ["s0", "s1", "s2", "s3", "s4"]
+    matrix, rows = misclassified(labels, probs, sentences, max_rows=10)
+    assert matrix.tolist() == [[1, 2], [1, 1]]
+    assert rows == [["s1", "unacceptable", "acceptable", 0.8],
+                    ["s2", "unacceptable", "acceptable", 0.6],
+                    ["s3", "acceptable", "unacceptable", 0.7]]
+    assert len(misclassified(labels, probs, sentences, max_rows=2)[1]) == 2
 
 
 def test_best_checkpoint_is_a_model_artifact(trained_run: dict) -> None:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+import data
 from conftest import SHARED_COLA, toy_rows, write_tsv
 from data import ColaDataModule, DataError, load_cola, load_local_cola, read_cola_tsv
 
@@ -60,6 +61,19 @@ def test_missing_split_file_is_reported(tmp_path: Path) -> None:
     write_tsv(tmp_path / "train.tsv", toy_rows(4, seed=0))
     with pytest.raises(DataError, match=r"validation\.tsv: file not found"):
         load_local_cola(tmp_path)
+
+
+def test_an_overlong_field_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "train.tsv").write_text("toy\t1\t\t" + "x" * 200_000 + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"train\.tsv: not a readable TSV file \(field larger"):
+        read_cola_tsv(tmp_path / "train.tsv")
+
+
+def test_a_hub_failure_is_one_data_error(monkeypatch) -> None:
+    """The probe says the Hub is up, but the download fails (offline here): one DataError."""
+    monkeypatch.setattr(data, "hub_reachable", lambda: True)
+    with pytest.raises(DataError, match="could not load nyu-mll/glue/cola from the Hugging Face"):
+        load_cola()
 
 
 def test_binary_file_is_reported(tmp_path: Path) -> None:

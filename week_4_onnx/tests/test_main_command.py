@@ -41,3 +41,19 @@ def test_bad_arguments_fail_in_one_line(tmp_path: Path) -> None:
     result = run(["train.py", f"data.path={tmp_path / 'nowhere'}", f"output_dir={tmp_path}"], env)
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path / 'nowhere'}: data directory not found"
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.name={folder}", "error: {folder}: not a Hugging Face model folder"),
+    ("training.trainer.accelerator=gpu", "error: No supported gpu backend found"),
+])
+def test_a_bad_setting_fails_in_one_line(tmp_path: Path, toy_data_dir: Path, tiny_model_dir: str,
+                                         override: str, message: str) -> None:
+    (tmp_path / "notes.txt").write_text("not a model")
+    result = run(["train.py", f"data.path={toy_data_dir}", f"model.name={tiny_model_dir}",
+                  override.format(folder=tmp_path), f"output_dir={tmp_path / 'out'}",
+                  "logger=csv"], {**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]  # before it: progress bars of model loading
+    assert last.startswith(message.format(folder=tmp_path)), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
