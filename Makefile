@@ -10,18 +10,26 @@ TO     ?= 1
 OPTS   ?=
 FILES  ?=
 SENTENCES := "The boy is sleeping." "The boy sleeping is." "Who do you think that left?"
+# REQUIREMENTS=requirements-lint.txt installs only what lint and the course tests need
+REQUIREMENTS ?= requirements.txt
+STAMP = $(VENV)/.installed$(if $(filter-out requirements.txt,$(REQUIREMENTS)),-$(notdir $(REQUIREMENTS)))
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu: torch's pinned version from that index first
+# (CPU-only wheels; the pin ==X accepts X+cpu). Empty: everything from the default index.
+TORCH_INDEX ?=
+TORCH_PIN = $(shell grep -E '^torch==' $(REQUIREMENTS))
 
 .PHONY: help setup demo train predict test smoke test-week lint diff check-weeks carry clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed  ## create .venv and install requirements.txt
+setup: $(STAMP)  ## create .venv and install requirements.txt
 
-$(VENV)/.installed: requirements.txt
+$(STAMP): $(REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(if $(TORCH_INDEX),$(if $(TORCH_PIN),$(PY) -m pip install --quiet --index-url $(TORCH_INDEX) $(TORCH_PIN)))
+	$(PY) -m pip install --quiet -r $(REQUIREMENTS)
 	touch $@
 
 demo: setup  ## week 0 end to end: train, then predict a few sentences
@@ -47,9 +55,11 @@ smoke: setup  ## each week's fast tests only (no slow marker): under a minute a 
 test-week: setup  ## the tests of one week: make test-week WEEK=week_1_wandb_logging
 	cd $(WEEK) && $(PY) -m pytest tests
 
-lint: setup  ## ruff, actionlint on the GitHub workflows, hadolint on the Dockerfiles
+# actionlint checks the workflows' run: scripts with the shellcheck it finds on PATH
+lint: setup  ## ruff; actionlint and shellcheck on the workflows and .ci/run; hadolint
 	$(PY) -m ruff check .
-	$(VENV)/bin/actionlint
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/actionlint
+	$(VENV)/bin/shellcheck .ci/run
 	$(VENV)/bin/hadolint $(wildcard week_*/Dockerfile)
 
 # diff, check-weeks and carry use only the standard library: no setup needed
