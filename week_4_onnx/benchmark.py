@@ -8,14 +8,15 @@ the same number of threads, and print a Markdown table.
 import argparse
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from config_schema import load_config
-from data import SPLIT_FILES, load_cola, read_cola_tsv
+from config_schema import CONFIG_ERRORS, add_override_option, load_config
+from data import SPLIT_FILES, DataError, load_cola, read_cola_tsv
 from evaluate import score
 from inference import ColaPredictor
 from inference_onnx import ColaONNXPredictor
@@ -38,21 +39,13 @@ def throughput(predict: Callable, sentences: list[str], batch: int = 32) -> floa
     return len(sentences) / (time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--single", type=int, default=300, help="sentences timed one by one")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    args = parser.parse_args()
+def load_backends(args: argparse.Namespace) -> tuple[dict, list[str], list[int]]:
+    """The validation sentences and the three predictors, or one clear error."""
     cfg = load_config(*args.set)
-    torch.set_num_threads(args.threads)
     if cfg.data.path:
         validation = read_cola_tsv(Path(cfg.data.path) / SPLIT_FILES["validation"])
     else:
         validation = load_cola(None)[0]["validation"]
-    sentences, labels = validation["sentence"][:], validation["label"][:]
-
     pytorch = ColaPredictor(cfg.checkpoint)
     params_mb = sum(p.numel() * p.element_size() for p in pytorch.model.parameters()) / 2**20
     backends = {
@@ -62,6 +55,24 @@ def main() -> None:
         "ONNX Runtime int8": (ColaONNXPredictor(cfg.onnx.quantized, args.threads).predict,
                               Path(cfg.onnx.quantized).stat().st_size / 2**20),
     }
+    return backends, validation["sentence"][:], validation["label"][:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--single", type=int, default=300, help="sentences timed one by one")
+    add_override_option(parser)
+    args = parser.parse_args(argv)
+    if args.threads < 1 or args.single < 1:
+        parser.error("--threads and --single must be at least 1")
+    torch.set_num_threads(args.threads)
+    try:
+        backends, sentences, labels = load_backends(args)
+    except (FileNotFoundError, ValueError, DataError, *CONFIG_ERRORS) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(f"{len(sentences)} validation sentences, {args.threads} threads, "
           f"{args.single} single-sentence calls per backend\n")
     print("| backend | 1 sentence p50 (ms) | p99 (ms) | batch 32 (sentences/s) | size (MB) "
@@ -74,7 +85,8 @@ def main() -> None:
         quality = score(predict, sentences, labels)
         print(f"| {name} | {p50:.1f} | {p99:.1f} | {rate:.0f} | {size:.1f} "
               f"| {quality['accuracy']:.3f} | {quality['mcc']:.3f} |", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -15,7 +15,17 @@ def check_texts(text: object) -> list[str]:
     for i, t in enumerate(texts):
         if not isinstance(t, str) or not t.strip():
             raise ValueError(f"text {i}: expected a non-empty string, got {t!r}")
+        if not is_utf8(t):  # JSON can carry "\ud800", which no tokenizer can encode
+            raise ValueError(f"text {i}: not valid Unicode (a lone surrogate code point)")
     return texts
+
+
+def is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def print_predictions(sentences: list[str], predictions: list[dict]) -> None:

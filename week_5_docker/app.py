@@ -1,6 +1,6 @@
 """The CoLA model as a web service: FastAPI in front of the ONNX predictor (no torch).
 
-    python app.py                        # settings from the environment, see Settings
+    python app.py                        # settings from the environment: serving.Settings
     curl -s localhost:8000/predict -H 'Content-Type: application/json' \\
          -d '{"text": "The boy is sleeping."}'
 """
@@ -9,60 +9,29 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, StrictStr
+from pydantic import BaseModel
 
 from inference_onnx import ColaONNXPredictor
-from prediction import check_texts
+from serving import (
+    PredictRequest,
+    RequestError,
+    Settings,
+    answer,
+    check_content_type,
+    error_body,
+    parse_request,
+    to_json,
+)
 
 access_log = logging.getLogger("cola.access")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Every setting has an environment variable of the same name in capitals."""
-
-    model_path: str = "outputs/onnx/model.int8.onnx"  # tokenizer.json must sit beside it
-    max_text_chars: int = 1000    # longest accepted sentence, in characters
-    max_batch: int = 64           # most sentences in one request
-    max_body_bytes: int = 256_000
-    ort_threads: int = 1          # ONNX Runtime threads per prediction
-    host: str = "127.0.0.1"
-    port: int = 8000
-
-    @classmethod
-    def from_env(cls) -> "Settings":
-        values = {}
-        for f in fields(cls):
-            raw = os.environ.get(f.name.upper())
-            if raw is None:
-                continue
-            try:
-                values[f.name] = f.type(raw) if f.type is int else raw
-            except ValueError:
-                raise ValueError(f"{f.name.upper()}={raw!r} is not a whole number") from None
-        return cls(**values)
-
-
-class PredictRequest(BaseModel):
-    """Either one sentence (`text`) or several (`texts`)."""
-
-    model_config = ConfigDict(extra="forbid",
-                              json_schema_extra={"examples": [{"text": "The boy is sleeping."},
-                                                              {"texts": ["Who left?",
-                                                                         "Left who?"]}]})
-    text: StrictStr | None = None
-    texts: list[StrictStr] | None = None
 
 
 class Prediction(BaseModel):
@@ -74,13 +43,32 @@ class BatchPrediction(BaseModel):
     predictions: list[Prediction]
 
 
-def error(status: int, detail: object) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": detail})
+class JSON(JSONResponse):
+    def render(self, content: object) -> bytes:
+        return to_json(content)
+
+
+def error(status: int, detail: object) -> JSON:
+    return JSON(status_code=status, content=error_body(detail))
 
 
 def file_digest(path: str) -> str:
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()[:16]
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, counted as it arrives: a client may send no Content-Length (chunked) or a
+    false one, so the limit holds on the bytes actually read."""
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        raise RequestError(413, f"request body over {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise RequestError(413, f"request body over {limit} bytes")
+    return bytes(body)
 
 
 def create_app(settings: Settings, predictor: ColaONNXPredictor) -> FastAPI:
@@ -89,54 +77,35 @@ def create_app(settings: Settings, predictor: ColaONNXPredictor) -> FastAPI:
     model = {"file": Path(settings.model_path).name, "sha256": file_digest(settings.model_path)}
 
     @app.middleware("http")
-    async def guard_and_log(request: Request, call_next: Callable) -> Response:
+    async def log_requests(request: Request, call_next: Callable) -> Response:
         start = time.perf_counter()
-        response = None
-        if request.method == "POST":
-            media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            length = request.headers.get("content-length", "0")
-            if media_type != "application/json":
-                response = error(415, "Content-Type must be application/json")
-            elif not length.isdigit() or int(length) > settings.max_body_bytes:
-                response = error(413, f"request body over {settings.max_body_bytes} bytes")
-        if response is None:
-            response = await call_next(request)
+        response = await call_next(request)
         access_log.info(json.dumps({
             "ts": time.time(), "method": request.method, "path": request.url.path,
             "status": response.status_code,
             "latency_ms": round((time.perf_counter() - start) * 1000, 2)}))
         return response
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = exc.errors()
-        if any(p["type"] == "json_invalid" for p in problems):
-            return error(400, "request body is not valid JSON")
-        return error(422, [{"loc": list(p["loc"]), "msg": p["msg"]} for p in problems])
-
     @app.get("/health")
     def health() -> dict:
         return {"status": "ok", "model": model}
 
     @app.post("/predict", response_model=Prediction | BatchPrediction,
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": PredictRequest.model_json_schema()}}}},
               responses={400: {"description": "not JSON"}, 413: {"description": "too large"},
                          415: {"description": "not application/json"},
                          422: {"description": "invalid or too long text, too many texts"}})
-    async def predict(body: PredictRequest) -> dict | JSONResponse:
-        if (body.text is None) == (body.texts is None):
-            return error(422, "send exactly one of 'text' (a sentence) or 'texts' (a list)")
-        texts = [body.text] if body.texts is None else body.texts
-        if len(texts) > settings.max_batch:
-            return error(422, f"at most {settings.max_batch} texts per request")
-        for i, text in enumerate(texts):
-            if len(text) > settings.max_text_chars:
-                return error(422, f"text {i} is longer than {settings.max_text_chars} characters")
+    async def predict(request: Request) -> Response:
         try:
-            check_texts(texts)
-        except ValueError as err:
-            return error(422, str(err))
+            content_type = request.headers.get("content-type")
+            check_content_type(content_type)  # before a byte of the body is read
+            body = await read_body(request, settings.max_body_bytes)
+            texts, batch = parse_request(body, content_type, settings)
+        except RequestError as err:
+            return error(err.status, err.detail)
         results = await asyncio.to_thread(predictor.predict, texts)  # keeps the loop free
-        return results[0] if body.texts is None else {"predictions": results}
+        return JSON(answer(results, batch))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> str:
@@ -173,7 +142,7 @@ def main() -> int:
         predictor = ColaONNXPredictor(settings.model_path, settings.ort_threads)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: cannot start: {err}", file=sys.stderr)
-        return 1
+        return 2
     app = create_app(settings, predictor)
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info")
     return 0

@@ -3,8 +3,9 @@
     python convert_model_to_onnx.py                       # the configured checkpoint
     python convert_model_to_onnx.py output_dir=multirun/<time>/job1
 
-Writes to the config's onnx.dir: model.onnx (fp32, batch and sequence length dynamic),
-model.int8.onnx (int8 weights) and tokenizer.json, everything the ONNX predictor needs.
+Writes to the config's onnx.dir: model.onnx (fp32, batch and sequence length dynamic) and
+model.int8.onnx (int8 weights). Each file is a bundle: its metadata holds the tokenizer, the
+label names and max_length, everything the ONNX predictor needs besides the file itself.
 """
 
 import logging
@@ -20,7 +21,6 @@ from omegaconf import DictConfig
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 import config_schema  # noqa: F401  (registers the config's types)
-from data import MAX_LENGTH
 from inference import ColaPredictor
 from prediction import LABELS
 
@@ -48,9 +48,11 @@ class LogitsOnly(torch.nn.Module):
 def export(predictor: ColaPredictor, path: Path, opset: int) -> None:
     module = LogitsOnly(predictor.model.model).eval()
     sample = predictor.tokenizer(["a short one", "and a slightly longer sentence"],
-                                 padding=True, return_tensors="pt")
+                                 padding=True, truncation=True,
+                                 max_length=predictor.max_length, return_tensors="pt")
     inputs = (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"])
-    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence", max=MAX_LENGTH)
+    batch = torch.export.Dim("batch")
+    sequence = torch.export.Dim("sequence", max=predictor.max_length)
     dims = {0: batch, 1: sequence}
     program = torch.onnx.export(
         module, inputs, dynamo=True, opset_version=opset,
@@ -58,11 +60,17 @@ def export(predictor: ColaPredictor, path: Path, opset: int) -> None:
         dynamic_shapes={"input_ids": dims, "attention_mask": dims, "token_type_ids": dims},
     )
     program.save(str(path), external_data=False)  # one self-contained file
-    model = onnx.load(str(path))
-    onnx.helper.set_model_props(model, {"labels": ",".join(LABELS),
-                                        "max_length": str(MAX_LENGTH)})
-    onnx.save(model, str(path))
+    add_bundle_metadata(path, predictor)
     onnx.checker.check_model(str(path), full_check=True)
+
+
+def add_bundle_metadata(path: Path, predictor: ColaPredictor) -> None:
+    """What serving needs besides the graph, inside the file: tokenizer, labels, max_length."""
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, {
+        "labels": ",".join(LABELS), "max_length": str(predictor.max_length),
+        "tokenizer": predictor.tokenizer.backend_tokenizer.to_str()})
+    onnx.save(model, str(path))
 
 
 def max_difference(predictor: ColaPredictor, path: Path) -> float:
@@ -72,6 +80,7 @@ def max_difference(predictor: ColaPredictor, path: Path) -> float:
     for size in (1, 2, 5):
         for start in range(0, len(PARITY_SENTENCES), size):
             batch = predictor.tokenizer(PARITY_SENTENCES[start:start + size], padding=True,
+                                        truncation=True, max_length=predictor.max_length,
                                         return_tensors="pt")
             with torch.inference_mode():
                 expected = predictor.model(**batch).numpy()
@@ -91,8 +100,8 @@ def convert(checkpoint: str, onnx_path: str, quantized_path: str, opset: int = 1
         onnx_file.unlink()
         raise ValueError(f"ONNX output differs from PyTorch by {difference:.2e} "
                          f"(> tolerance {tolerance:g}); the export was removed")
-    predictor.tokenizer.backend_tokenizer.save(str(onnx_file.parent / "tokenizer.json"))
     quantize_dynamic(onnx_file, int8_file, weight_type=QuantType.QInt8)
+    add_bundle_metadata(int8_file, predictor)
     sizes = {f.name: f.stat().st_size / 2**20 for f in (onnx_file, int8_file)}
     print(f"exported {onnx_file} ({sizes[onnx_file.name]:.1f} MB), max |ONNX - PyTorch| = "
           f"{difference:.2e} (tolerance {tolerance:g}); int8: {int8_file} "

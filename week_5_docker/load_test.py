@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import itertools
 import statistics
+import sys
 import time
 
 import httpx
@@ -33,24 +34,33 @@ async def run(url: str, seconds: float, concurrency: int) -> list[tuple[float, b
     sentences = itertools.cycle(SENTENCES)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=10) as client:
-        await client.post(f"{url}/predict", json={"text": "Warm up."})
+        warm_up = await client.post(f"{url}/predict", json={"text": "Warm up."})
+        if warm_up.status_code != 200:
+            raise ValueError(f"{url}/predict answered {warm_up.status_code} to a valid request")
         stop = time.perf_counter() + seconds
         await asyncio.gather(*(worker(client, f"{url}/predict", stop, sentences, results)
                                for _ in range(concurrency)))
     return results
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=16)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not args.url.startswith(("http://127.", "http://localhost", "http://[::1]")):
         parser.error("only services on this machine (127.0.0.1, localhost) are load-tested")
+    if args.seconds <= 0 or args.concurrency < 1:
+        parser.error("--seconds must be positive and --concurrency at least 1")
     started = time.perf_counter()
-    results = asyncio.run(run(args.url.rstrip("/"), args.seconds, args.concurrency))
+    try:
+        results = asyncio.run(run(args.url.rstrip("/"), args.seconds, args.concurrency))
+    except (httpx.HTTPError, ValueError) as err:
+        print(f"error: {args.url}: {err or type(err).__name__} (is the service running? "
+              f"python app.py)", file=sys.stderr)
+        return 2
     elapsed = time.perf_counter() - started
     latencies = sorted(t * 1000 for t, _ in results)
     errors = sum(not ok for _, ok in results)
@@ -58,7 +68,8 @@ def main() -> None:
     print(f"{len(results)} requests in {elapsed:.1f} s with {args.concurrency} concurrent "
           f"clients: {len(results) / elapsed:.0f} requests/s, p50 "
           f"{statistics.median(latencies):.1f} ms, p99 {p99:.1f} ms, {errors} errors")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -24,9 +24,9 @@ def test_one_sentence_gives_a_dict_and_a_list_gives_a_list(trained_run: dict) ->
     assert several[2]["score"] == pytest.approx(single["score"], abs=1e-5)  # padding is masked
 
 
-@pytest.mark.parametrize("bad", ["", "   ", 42, None, [], ["ok", ""], ["ok", 3]])
+@pytest.mark.parametrize("bad", ["", "   ", 42, None, [], ["ok", ""], ["ok", 3], "bad \ud800"])
 def test_bad_input_is_rejected_with_a_clear_error(trained_run: dict, bad) -> None:
-    with pytest.raises(ValueError, match="expected a"):
+    with pytest.raises(ValueError, match=r"expected a|not valid Unicode"):
         ColaPredictor(trained_run["checkpoint"]).predict(bad)
 
 

@@ -2,6 +2,7 @@
 the tiny model and the toy data stand in for MiniLM and CoLA."""
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -73,6 +74,20 @@ def test_repro_writes_metrics_and_a_second_repro_does_nothing(project: Path, env
     assert '"mcc"' in metrics and '"accuracy"' in metrics and '"rows": 40' in metrics
     again = dvc(project, "repro", env=env).stdout
     assert "Running stage" not in again and "Data and pipelines are up to date." in again
+
+
+def test_choosing_another_model_option_makes_training_stale(project: Path, env: dict) -> None:
+    config = project / "configs" / "config.yaml"
+    original = config.read_text()
+    assert "  - model: minilm\n" in original
+    config.write_text(original.replace("  - model: minilm\n", "  - model: tiny\n"))
+    try:
+        stale = json.loads(dvc(project, "status", "--json", env=env).stdout)
+    finally:
+        config.write_text(original)
+    changed = [entry.get("changed deps", {}) for entry in stale["train"]]
+    assert any("defaults" in str(deps.get("configs/config.yaml")) for deps in changed), stale
+    assert json.loads(dvc(project, "status", "--json", env=env).stdout) == {}
 
 
 def test_a_parameter_change_reruns_only_what_depends_on_it(project: Path, env: dict) -> None:
