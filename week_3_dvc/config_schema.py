@@ -106,6 +106,7 @@ def check(cfg: DictConfig) -> None:
         (cfg.training.lr > 0, "training.lr must be positive"),
         (0 <= cfg.training.warmup_ratio < 1, "training.warmup_ratio must be in [0, 1)"),
         (cfg.data.batch_size >= 1, "data.batch_size must be at least 1"),
+        (cfg.data.max_length >= 1, "data.max_length must be at least 1"),
         (cfg.training.trainer.max_epochs >= 1, "training.trainer.max_epochs must be at least 1"),
         (cfg.training.monitor in MONITORS, f"training.monitor must be one of {MONITORS}"),
         (cfg.logger.wandb is None or cfg.logger.wandb.mode in ("online", "offline", "disabled"),

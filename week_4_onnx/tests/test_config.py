@@ -61,6 +61,7 @@ def test_bad_overrides_are_rejected_when_composing(override, error, message) -> 
 @pytest.mark.parametrize("override, message", [
     ("model.name=???", "missing value for model.name"),
     ("training.lr=-1", "training.lr must be positive"),
+    ("data.max_length=0", "data.max_length must be at least 1"),
     ("training.monitor=val/speed", "training.monitor must be one of"),
     ("logger.wandb.mode=sometimes", "logger.wandb.mode must be online, offline or disabled"),
 ])

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from image_stats import main as image_stats_main
 
 from conftest import WEEK_DIR, free_port
 from convert_model_to_onnx import convert
 from inference_onnx import ColaONNXPredictor
 
 ENGINE = os.environ.get("CONTAINER_ENGINE") or shutil.which("podman") or shutil.which("docker")
-if ENGINE is None and not os.environ.get("REQUIRE_CONTAINERS"):
+if ENGINE is None and not (os.environ.get("REQUIRE_CONTAINERS") or os.environ.get("CI")):
     pytest.skip("no container engine (docker or podman) on this machine",
                 allow_module_level=True)
 pytestmark = [pytest.mark.container, pytest.mark.slow]
@@ -186,3 +187,15 @@ def test_compose_runs_the_service(image: dict) -> None:
     assert down.returncode == 0, down.stderr[-2000:]
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+
+
+def test_image_stats_prints_size_and_start_time(image: dict, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("CONTAINER_ENGINE", ENGINE)
+    assert image_stats_main([image["tag"], "--runs", "2"]) == 0
+    out = capsys.readouterr().out
+    found = re.fullmatch(r"\S+: (\d+) MB; start to healthy ([\d.]+)-([\d.]+) s over 2 runs "
+                         r"\(\w+\)\n", out)
+    assert found, out
+    assert 50 < int(found[1]) < 2000 and 0 < float(found[2]) <= float(found[3]) < 60
+    assert image_stats_main(["cola-service:no-such-tag"]) == 2
+    assert capsys.readouterr().err.startswith("error: no image 'cola-service:no-such-tag'")
