@@ -18,7 +18,7 @@ STAMP = $(VENV)/.installed$(if $(filter-out requirements.txt,$(REQUIREMENTS)),-$
 TORCH_INDEX ?=
 TORCH_PIN = $(shell grep -E '^torch==' $(REQUIREMENTS))
 
-.PHONY: help setup demo train predict test smoke test-week lint diff check-weeks carry clean
+.PHONY: help setup demo train predict test smoke test-week lint next-week diff check-weeks carry clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ lint: setup  ## ruff; actionlint and shellcheck on the workflows and .ci/run; ha
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/actionlint
 	$(VENV)/bin/shellcheck .ci/run
 	$(VENV)/bin/hadolint $(wildcard week_*/Dockerfile)
+
+next-week: setup  ## bring the model trained in the week before into week TO: make next-week TO=4
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) scripts/next_week.py $(TO)
 
 # diff, check-weeks and carry use only the standard library: no setup needed
 diff:  ## diff between two weeks: make diff FROM=0 TO=1 [OPTS=--stat|--code]

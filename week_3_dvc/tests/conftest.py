@@ -16,6 +16,13 @@ WEEK_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(WEEK_DIR))
 SHARED_COLA = WEEK_DIR.parent.parent / "shared" / "data" / "cola"
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    # registered here too, so that this week copied out of the course on its own knows them
+    config.addinivalue_line("markers", "slow: takes more than a few seconds (left out of the "
+                            "smoke run: pytest -m 'not slow')")
+
+
 # A learnable toy task: the two classes use different words, so a tiny model separates them fast.
 GOOD_WORDS = ["the", "cat", "sat", "on", "a", "warm", "mat", "and", "slept", "well", "today"]
 BAD_WORDS = ["green", "ideas", "sleep", "furiously", "colour", "below", "over", "quickly", "yes",
