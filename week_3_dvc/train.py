@@ -4,6 +4,7 @@ and log the run to Weights & Biases. Every setting comes from configs/ (Hydra).
     python train.py                                   # configs/config.yaml as it is
     python train.py data.path=DIR model.name=DIR      # local GLUE TSVs and a local model
     python train.py model=tiny training=quick logger=csv
+    python train.py logger=mlflow                     # or logger=tensorboard
     python train.py -m training.lr=1e-5,3e-5          # a sweep: one run per value
     python train.py --cfg job                         # print the composed config, run nothing
 """
@@ -19,7 +20,7 @@ import wandb
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-from pytorch_lightning.loggers import CSVLogger, WandbLogger
+from pytorch_lightning.loggers import CSVLogger, MLFlowLogger, TensorBoardLogger, WandbLogger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from config_schema import ConfigError, check
@@ -47,11 +48,7 @@ def train(cfg: DictConfig) -> dict:
     checkpoint = ModelCheckpoint(dirpath=Path(cfg.checkpoint).parent,
                                  filename=Path(cfg.checkpoint).stem, monitor=cfg.training.monitor,
                                  mode=mode, save_top_k=1, enable_version_counter=False)
-    loggers = [CSVLogger(out, name="logs")] if cfg.logger.csv else []
-    if cfg.logger.wandb:
-        os.environ["WANDB_MODE"] = cfg.logger.wandb.mode
-        loggers.append(WandbLogger(project=cfg.logger.wandb.project, save_dir=out,
-                                   config=OmegaConf.to_container(cfg, resolve=True)))
+    loggers = make_loggers(cfg, out)
     trainer = pl.Trainer(
         **OmegaConf.to_container(cfg.training.trainer), logger=loggers,
         callbacks=[checkpoint,
@@ -67,12 +64,35 @@ def train(cfg: DictConfig) -> dict:
                "epochs_run": trainer.current_epoch,
                "config": OmegaConf.to_container(cfg, resolve=True),
                "val_metrics": {k: round(float(v), 4) for k, v in metrics.items()}}
-    if cfg.logger.wandb:
-        summary["wandb_run_dir"] = log_best_checkpoint(loggers[-1], summary)
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            summary["wandb_run_dir"] = log_best_checkpoint(logger, summary)
+        elif isinstance(logger, MLFlowLogger):
+            logger.experiment.log_artifact(logger.run_id, summary["checkpoint"], "model")
+            summary["mlflow_run_id"] = logger.run_id
     (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
     print("best checkpoint:", summary["checkpoint"])
     print("validation:", "  ".join(f"{k}={v:.4f}" for k, v in summary["val_metrics"].items()))
     return summary
+
+
+def make_loggers(cfg: DictConfig, out: Path) -> list:
+    """The loggers configs/logger/ asks for (the group's options: wandb, csv, mlflow,
+    tensorboard); each also gets the resolved config as its hyper-parameters."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    loggers: list = [CSVLogger(out, name="logs")] if cfg.logger.csv else []
+    if cfg.logger.wandb:
+        os.environ["WANDB_MODE"] = cfg.logger.wandb.mode
+        loggers.append(WandbLogger(project=cfg.logger.wandb.project, save_dir=out,
+                                   config=config))
+    if cfg.logger.mlflow:
+        loggers.append(MLFlowLogger(experiment_name=cfg.logger.mlflow.experiment,
+                                    tracking_uri=cfg.logger.mlflow.tracking_uri,
+                                    artifact_location=cfg.logger.mlflow.artifact_location))
+        loggers[-1].log_hyperparams(config)
+    if cfg.logger.tensorboard:
+        loggers.append(TensorBoardLogger(out, name="tensorboard", default_hp_metric=False))
+    return loggers
 
 
 def log_best_checkpoint(logger: WandbLogger, summary: dict) -> str:

@@ -57,9 +57,18 @@ class WandbConfig:
 
 
 @dataclass
+class MlflowConfig:
+    experiment: str = MISSING
+    tracking_uri: str = MISSING
+    artifact_location: str = MISSING
+
+
+@dataclass
 class LoggerConfig:
     csv: bool = MISSING
     wandb: WandbConfig | None = None
+    mlflow: MlflowConfig | None = None
+    tensorboard: bool = False
 
 
 @dataclass

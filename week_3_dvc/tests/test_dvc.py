@@ -11,6 +11,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 from moto.server import ThreadedMotoServer
 
 from conftest import WEEK_DIR, free_port
@@ -97,6 +98,52 @@ def test_a_parameter_change_reruns_only_what_depends_on_it(project: Path, env: d
     assert "Running stage 'train'" in rerun and "Running stage 'evaluate'" in rerun
 
 
+def git(project: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                          cwd=project, check=True, capture_output=True, text=True).stdout
+
+
+def test_going_back_to_a_commit_restores_its_model(project: Path, env: dict) -> None:
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "model A")
+    first = checksums(project)["outputs/checkpoints/best.ckpt"]
+    config = project / "configs" / "config.yaml"
+    config.write_text(config.read_text().replace("seed: 42", "seed: 7"))
+    dvc(project, "repro", env=env)
+    diff = json.loads(dvc(project, "metrics", "diff", "--all", "--json", env=env).stdout)
+    assert {"old", "new"} <= set(diff["metrics.json"]["mcc"])  # this model vs the committed one
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "model B")
+    second = checksums(project)["outputs/checkpoints/best.ckpt"]
+    assert second != first
+    git(project, "checkout", "-q", "HEAD~1")  # model A's code, config and dvc.lock ...
+    dvc(project, "checkout", env=env)          # ... and its checkpoint, from the cache
+    assert checksums(project)["outputs/checkpoints/best.ckpt"] == first
+    git(project, "checkout", "-q", "-")
+    dvc(project, "checkout", env=env)
+    assert checksums(project)["outputs/checkpoints/best.ckpt"] == second
+
+
+def test_an_experiment_runs_without_a_commit_and_is_listed(project: Path, env: dict) -> None:
+    head = git(project, "rev-parse", "HEAD")
+    dvc(project, "exp", "run", "-S", "configs/training/default.yaml:lr=0.002", env=env)
+    shown = dvc(project, "exp", "show", "--csv", env=env).stdout
+    assert "0.002" in shown and "mcc" in shown.splitlines()[0]
+    assert git(project, "rev-parse", "HEAD") == head  # no commit was made
+
+
+def test_dvc_add_tracks_a_file_no_stage_makes(project: Path, env: dict) -> None:
+    mine = project / "data" / "my_sentences.tsv"
+    mine.write_text("mine\t1\t\tThe cat sat on the mat.\n", encoding="utf-8")
+    dvc(project, "add", "data/my_sentences.tsv", env=env)
+    record = yaml.safe_load((project / "data" / "my_sentences.tsv.dvc").read_text())
+    assert record["outs"][0]["md5"] == hashlib.md5(mine.read_bytes()).hexdigest()
+    assert "/my_sentences.tsv" in (project / "data" / ".gitignore").read_text().splitlines()
+    mine.unlink()
+    dvc(project, "checkout", "data/my_sentences.tsv.dvc", env=env)
+    assert mine.read_text(encoding="utf-8").endswith("The cat sat on the mat.\n")
+
+
 def test_push_and_pull_through_the_local_remote(project: Path, env: dict) -> None:
     before = checksums(project)
     dvc(project, "push", env=env)
@@ -121,10 +168,13 @@ def s3_endpoint(env: dict):
 
 def test_push_and_pull_through_an_s3_remote(project: Path, env: dict, s3_endpoint) -> None:
     endpoint, s3 = s3_endpoint
+    s3.create_bucket(Bucket="my-own-bucket")
+    dvc(project, "remote", "modify", "s3", "url", "s3://my-own-bucket/cola", env=env)  # README
     dvc(project, "remote", "modify", "--local", "s3", "endpointurl", endpoint, env=env)
     before = checksums(project)
     dvc(project, "push", "-r", "s3", env=env)
-    stored = s3.list_objects_v2(Bucket="mlops-basics-dvc", Prefix="cola/")
+    assert s3.list_objects_v2(Bucket="mlops-basics-dvc").get("KeyCount", 0) == 0
+    stored = s3.list_objects_v2(Bucket="my-own-bucket", Prefix="cola/")
     assert stored["KeyCount"] >= len(TRACKED)
     wipe_cache_and_outputs(project)
     dvc(project, "pull", "-r", "s3", env=env)
