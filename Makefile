@@ -9,6 +9,7 @@ FROM   ?= 0
 TO     ?= 1
 OPTS   ?=
 FILES  ?=
+QUICK  ?=
 SENTENCES := "The boy is sleeping." "The boy sleeping is." "Who do you think that left?"
 # REQUIREMENTS=requirements-lint.txt installs only what lint and the course tests need
 REQUIREMENTS ?= requirements.txt
@@ -18,7 +19,7 @@ STAMP = $(VENV)/.installed$(if $(filter-out requirements.txt,$(REQUIREMENTS)),-$
 TORCH_INDEX ?=
 TORCH_PIN = $(shell grep -E '^torch==' $(REQUIREMENTS))
 
-.PHONY: help setup demo train predict test smoke test-week lint next-week diff check-weeks carry clean
+.PHONY: help setup demo train predict test smoke test-week lint bench next-week diff check-weeks carry clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -61,6 +62,9 @@ lint: setup  ## ruff; actionlint and shellcheck on the workflows and .ci/run; ha
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/actionlint
 	$(VENV)/bin/shellcheck .ci/run
 	$(VENV)/bin/hadolint $(wildcard week_*/Dockerfile)
+
+bench: setup  ## re-measure the course's numbers: make bench QUICK=1, or ARGS="data.path=... model.name=..."
+	$(PY) scripts/bench.py $(if $(QUICK),--quick) $(ARGS)
 
 next-week: setup  ## bring the model trained in the week before into week TO: make next-week TO=4
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) scripts/next_week.py $(TO)

@@ -1,6 +1,7 @@
-"""scripts/next_week.py: what was trained in one week serves the next without training again.
-Run for real on copies of weeks 3-5 in a new git repository, with the offline fallback (the
-shipped sample and the tiny BERT) standing in for CoLA and MiniLM."""
+"""scripts/next_week.py: a learner trains once, in week 0, and carries that model through weeks
+1 to 5 without training again. Run for real on copies of the weeks in a new git repository,
+with the offline fallback (the shipped sample and the tiny BERT) standing in for CoLA and
+MiniLM."""
 
 import json
 import os
@@ -34,7 +35,7 @@ def tracked_copy(week: Path, root: Path) -> None:
 def course(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     pytest.importorskip("torch", reason="this environment has only the linters installed")
     root = tmp_path_factory.mktemp("course")
-    for number in (3, 4, 5):
+    for number in range(6):
         tracked_copy(WEEKS[number], root)
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     bin_dir = str(Path(sys.executable).parent)
@@ -51,28 +52,47 @@ def dvc(week: Path, env: dict, *args: str) -> str:
     return result.stdout
 
 
+def run(week: Path, env: dict, *args: str) -> str:
+    result = subprocess.run([sys.executable, *args], cwd=week, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result.stdout
+
+
 def test_a_week_without_a_trained_model_says_so(course) -> None:
     root, _ = course
-    with pytest.raises(ValueError, match=r"week_3_dvc has no trained model .*train there first"):
-        next_week.bring(4, root=root)
+    with pytest.raises(ValueError, match=r"week_2_hydra_config has no trained model .*train "
+                                         r"there first"):
+        next_week.bring(3, root=root)
 
 
-def test_trained_once_in_week_3_then_carried_to_weeks_4_and_5(course, monkeypatch) -> None:
+def test_trained_once_in_week_0_then_carried_to_week_5(course, monkeypatch) -> None:
     root, env = course
-    week3, week4, week5 = (root / WEEKS[n].name for n in (3, 4, 5))
-    assert "Running stage 'train'" in dvc(week3, env, "repro")
     monkeypatch.setenv("PATH", env["PATH"])
+    weeks = [root / WEEKS[n].name for n in range(6)]
+    run(weeks[0], env, "train.py", "--epochs", "1")
+    original = (weeks[0] / next_week.CHECKPOINT).read_bytes()
+    sentence = "The cat sat on the mat."
+    expected = run(weeks[0], env, "inference.py", sentence)
 
-    assert "outputs/checkpoints/best.ckpt" in next_week.bring(4, root=root)
-    stale = json.loads(dvc(week4, env, "status", "--json"))
+    for number in (1, 2):  # no DVC yet: the checkpoint is copied, the predictor reads it
+        assert next_week.bring(number, root=root) == [next_week.CHECKPOINT]
+        assert run(weeks[number], env, "inference.py", sentence) == expected
+
+    next_week.bring(3, root=root)  # DVC arrives: prepare runs, train is recorded, not rerun
+    stale = json.loads(dvc(weeks[3], env, "status", "--json"))
+    assert set(stale) == {"evaluate"}, stale
+    assert "Running stage 'train'" not in dvc(weeks[3], env, "repro")
+
+    next_week.bring(4, root=root)  # only what week 4 adds runs: the export
+    stale = json.loads(dvc(weeks[4], env, "status", "--json"))
     assert "train" not in stale and "prepare" not in stale and "export" in stale
-    rerun = dvc(week4, env, "repro")
+    rerun = dvc(weeks[4], env, "repro")
     assert "Running stage 'export'" in rerun and "Running stage 'train'" not in rerun
-    assert (week4 / "outputs" / "checkpoints" / "best.ckpt").read_bytes() == (
-        week3 / "outputs" / "checkpoints" / "best.ckpt").read_bytes()
 
-    copied = next_week.bring(5, root=root)
-    assert "outputs/onnx" in copied
-    stale = json.loads(dvc(week5, env, "status", "--json"))
+    assert "outputs/onnx" in next_week.bring(5, root=root)
+    stale = json.loads(dvc(weeks[5], env, "status", "--json"))
     assert not {"prepare", "train", "export"} & set(stale), stale
-    assert (week5 / "outputs" / "onnx" / "model.int8.onnx").is_file()  # ready to build
+    assert (weeks[5] / "outputs" / "onnx" / "model.int8.onnx").is_file()  # ready to build
+    assert (weeks[5] / next_week.CHECKPOINT).read_bytes() == original
+    assert run(weeks[5], env, "inference.py", sentence) == expected

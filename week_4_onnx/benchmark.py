@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from omegaconf import DictConfig
 
 from config_schema import CONFIG_ERRORS, add_override_option, load_config
 from data import SPLIT_FILES, DataError, load_cola, read_cola_tsv
@@ -39,9 +40,18 @@ def throughput(predict: Callable, sentences: list[str], batch: int = 32) -> floa
     return len(sentences) / (time.perf_counter() - start)
 
 
-def load_backends(args: argparse.Namespace) -> tuple[dict, list[str], list[int]]:
+def measure(predict: Callable, size_mb: float, sentences: list[str], labels: list[int],
+            single: int) -> dict[str, float]:
+    """One backend's row: latency one sentence at a time, batch throughput, size, quality."""
+    predict(sentences[:32])  # warm-up
+    p50, p99 = latency_ms(predict, sentences[:single])
+    quality = score(predict, sentences, labels)
+    return {"p50_ms": p50, "p99_ms": p99, "batch32_per_s": throughput(predict, sentences[:320]),
+            "size_mb": size_mb, "accuracy": quality["accuracy"], "mcc": quality["mcc"]}
+
+
+def load_backends(cfg: DictConfig, threads: int) -> tuple[dict, list[str], list[int]]:
     """The validation sentences and the three predictors, or one clear error."""
-    cfg = load_config(*args.set)
     if cfg.data.path:
         validation = read_cola_tsv(Path(cfg.data.path) / SPLIT_FILES["validation"])
     else:
@@ -50,9 +60,9 @@ def load_backends(args: argparse.Namespace) -> tuple[dict, list[str], list[int]]
     params_mb = sum(p.numel() * p.element_size() for p in pytorch.model.parameters()) / 2**20
     backends = {
         "PyTorch eager (fp32)": (pytorch.predict, params_mb),
-        "ONNX Runtime fp32": (ColaONNXPredictor(cfg.onnx.model, args.threads).predict,
+        "ONNX Runtime fp32": (ColaONNXPredictor(cfg.onnx.model, threads).predict,
                               Path(cfg.onnx.model).stat().st_size / 2**20),
-        "ONNX Runtime int8": (ColaONNXPredictor(cfg.onnx.quantized, args.threads).predict,
+        "ONNX Runtime int8": (ColaONNXPredictor(cfg.onnx.quantized, threads).predict,
                               Path(cfg.onnx.quantized).stat().st_size / 2**20),
     }
     return backends, validation["sentence"][:], validation["label"][:]
@@ -69,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--threads and --single must be at least 1")
     torch.set_num_threads(args.threads)
     try:
-        backends, sentences, labels = load_backends(args)
+        backends, sentences, labels = load_backends(load_config(*args.set), args.threads)
     except (FileNotFoundError, ValueError, DataError, *CONFIG_ERRORS) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -79,12 +89,10 @@ def main(argv: list[str] | None = None) -> int:
           "| accuracy | MCC |")
     print("|---|---|---|---|---|---|---|")
     for name, (predict, size) in backends.items():
-        predict(sentences[:32])  # warm-up
-        p50, p99 = latency_ms(predict, sentences[:args.single])
-        rate = throughput(predict, sentences[:320])
-        quality = score(predict, sentences, labels)
-        print(f"| {name} | {p50:.1f} | {p99:.1f} | {rate:.0f} | {size:.1f} "
-              f"| {quality['accuracy']:.3f} | {quality['mcc']:.3f} |", flush=True)
+        row = measure(predict, size, sentences, labels, args.single)
+        print(f"| {name} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | "
+              f"{row['batch32_per_s']:.0f} | {row['size_mb']:.1f} | {row['accuracy']:.3f} "
+              f"| {row['mcc']:.3f} |", flush=True)
     return 0
 
 

@@ -43,6 +43,15 @@ async def run(url: str, seconds: float, concurrency: int) -> list[tuple[float, b
     return results
 
 
+def summarize(results: list[tuple[float, bool]], elapsed: float) -> dict:
+    """Requests/s, latency percentiles (ms) and the error count of one run."""
+    latencies = sorted(t * 1000 for t, _ in results)
+    return {"requests": len(results), "per_s": len(results) / elapsed,
+            "p50_ms": statistics.median(latencies),
+            "p99_ms": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+            "errors": sum(not ok for _, ok in results)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -62,12 +71,13 @@ def main(argv: list[str] | None = None) -> int:
               f"python app.py)", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - started
-    latencies = sorted(t * 1000 for t, _ in results)
-    errors = sum(not ok for _, ok in results)
-    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
-    print(f"{len(results)} requests in {elapsed:.1f} s with {args.concurrency} concurrent "
-          f"clients: {len(results) / elapsed:.0f} requests/s, p50 "
-          f"{statistics.median(latencies):.1f} ms, p99 {p99:.1f} ms, {errors} errors")
+    if not results:
+        print(f"error: {args.url}: no request completed in {args.seconds} s", file=sys.stderr)
+        return 2
+    stats = summarize(results, elapsed)
+    print(f"{stats['requests']} requests in {elapsed:.1f} s with {args.concurrency} concurrent "
+          f"clients: {stats['per_s']:.0f} requests/s, p50 {stats['p50_ms']:.1f} ms, "
+          f"p99 {stats['p99_ms']:.1f} ms, {stats['errors']} errors")
     return 0
 
 

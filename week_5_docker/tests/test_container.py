@@ -15,10 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from image_stats import main as image_stats_main
 
 from conftest import WEEK_DIR, free_port
 from convert_model_to_onnx import convert
+from image_stats import main as image_stats_main
 from inference_onnx import ColaONNXPredictor
 
 ENGINE = os.environ.get("CONTAINER_ENGINE") or shutil.which("podman") or shutil.which("docker")

@@ -1,0 +1,244 @@
+"""Re-measure the course's headline numbers in one run, side by side, so that ratios hold on a
+noisy machine; print one Markdown table and write it as JSON under results/.
+
+    python scripts/bench.py --quick          # seconds: tiny model, shipped sample, every row
+    python scripts/bench.py data.path=/path/to/cola model.name=/path/to/all-MiniLM-L6-v2
+    make bench [QUICK=1] [ARGS="data.path=... model.name=..."]
+
+The full mode measures the latest week's trained model (its config's `checkpoint`; train it
+first) with the data and model given as to training. Rows: training steps with dynamic padding
+vs padding to 128; PyTorch eager vs ONNX Runtime fp32 and int8; the service under load at
+several concurrency levels and a soak (errors, memory at start and end); in a container too,
+with its image size and start-to-healthy time, when docker or podman is there.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from weekdiff import week_dirs  # noqa: E402
+
+WEEK = next(path for path in reversed(week_dirs(ROOT).values()) if (path / "app.py").is_file())
+sys.path.insert(0, str(WEEK))
+os.chdir(WEEK)  # the week's relative paths (configs, outputs) as its own commands see them
+
+import datasets  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
+
+from benchmark import load_backends, measure  # noqa: E402
+from config_schema import load_config  # noqa: E402
+from convert_model_to_onnx import convert  # noqa: E402
+from data import ColaDataModule, load_cola  # noqa: E402
+from image_stats import free_port, image_size_mb, seconds_to_healthy  # noqa: E402
+from load_test import run as load  # noqa: E402
+from load_test import summarize  # noqa: E402
+from model import ColaModel, resolve_model  # noqa: E402
+from offline import SAMPLE_DATA_DIR, build_tiny_model  # noqa: E402
+from train import train  # noqa: E402
+
+QUICK = {"steps": 5, "single": 20, "seconds": 1.0, "soak": 3.0, "levels": (1, 4)}
+FULL = {"steps": 30, "single": 300, "seconds": 10.0, "soak": 60.0, "levels": (1, 4, 8, 12, 16)}
+
+
+def training_steps(cfg, steps: int) -> dict:
+    """Seconds per training step on the same batches: padded to the batch's longest sentence,
+    then to max_length (128), the same model from the same weights."""
+    splits, _ = load_cola(cfg.data.path)
+    name, _ = resolve_model(cfg.model.name, splits["train"]["sentence"][:], "outputs/bench-model")
+    times = {}
+    for padding in ("longest", "max_length"):
+        torch.manual_seed(0)
+        model = ColaModel(name)
+        data = ColaDataModule(splits, name, batch_size=cfg.data.batch_size,
+                              max_length=cfg.data.max_length)
+        if padding == "max_length":
+            data.collate.padding, data.collate.max_length = "max_length", cfg.data.max_length
+        data.setup()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+        batches = [b for _, b in zip(range(steps + 1), data.train_dataloader(), strict=False)]
+        start = 0.0
+        for i, batch in enumerate(batches):
+            if i == 1:
+                start = time.perf_counter()  # the first step warms up
+            loss = model.model(**batch).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+        times[padding] = (time.perf_counter() - start) / steps
+    return {"dynamic_s_per_step": times["longest"], "padded_s_per_step": times["max_length"],
+            "padded_slowdown": times["max_length"] / times["longest"]}
+
+
+def quick_model(tmp: Path) -> list[str]:
+    """A tiny BERT trained for a few steps on the shipped sample, exported to ONNX."""
+    sample = [line.split("\t")[3] for line in (SAMPLE_DATA_DIR / "train.tsv").read_text()
+              .splitlines()]
+    model = build_tiny_model(tmp / "tiny", sample)
+    overrides = [f"data.path={SAMPLE_DATA_DIR}", f"model.name={model}", "training=quick",
+                 "logger=csv", f"output_dir={tmp / 'run'}"]
+    train(load_config(*overrides))
+    return overrides
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no memory figure for process {pid}")
+
+
+def wait_healthy(url: str, timeout: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} was not healthy after {timeout:.0f} s") from None
+            time.sleep(0.05)
+
+
+def under_load(url: str, levels: tuple[int, ...], seconds: float) -> dict:
+    rows = {}
+    for clients in levels:
+        started = time.perf_counter()
+        results = asyncio.run(load(url, seconds, clients))
+        rows[clients] = summarize(results, time.perf_counter() - started)
+    return rows
+
+
+def service(model: str, plan: dict) -> dict:
+    """`python app.py` as its README starts it: load levels, then a soak with its memory."""
+    port = free_port()
+    env = {**os.environ, "MODEL_PATH": model, "PORT": str(port)}
+    server = subprocess.Popen([sys.executable, "app.py"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url)
+        levels = under_load(url, plan["levels"], plan["seconds"])
+        before = rss_mb(server.pid)
+        soak = under_load(url, (32,), plan["soak"])[32]
+        after = rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(10)
+    soak |= {"clients": 32, "seconds": plan["soak"], "rss_start_mb": before,
+             "rss_end_mb": after, "rss_growth": after / before - 1}
+    return {"levels": levels, "soak": soak}
+
+
+def container(model: str, plan: dict) -> dict | None:
+    engine = os.environ.get("CONTAINER_ENGINE") or shutil.which("podman") or shutil.which("docker")
+    if engine is None:
+        return None
+    with tempfile.TemporaryDirectory() as context:
+        for name in ("Dockerfile", ".dockerignore", "app.py", "inference_onnx.py",
+                     "prediction.py", "serving.py", "requirements_inference.txt"):
+            shutil.copy(name, context)
+        Path(context, "outputs/onnx").mkdir(parents=True)
+        shutil.copy(model, Path(context, "outputs/onnx/model.int8.onnx"))
+        tag = "cola-service:bench"
+        build = subprocess.run([engine, "build", "-t", tag, context], capture_output=True,
+                               text=True, env={**os.environ, "BUILDAH_FORMAT": "docker"})
+        if build.returncode != 0:
+            raise RuntimeError(f"image build failed: {build.stderr[-1000:]}")
+    port = free_port()
+    started = subprocess.run([engine, "run", "-d", "--rm", "-p", f"127.0.0.1:{port}:8000", tag],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}")
+        levels = under_load(f"http://127.0.0.1:{port}", plan["levels"][-1:], plan["seconds"])
+    finally:
+        subprocess.run([engine, "rm", "-f", started], capture_output=True)
+    return {"engine": Path(engine).name, "image_mb": image_size_mb(engine, tag),
+            "start_to_healthy_s": min(seconds_to_healthy(engine, tag) for _ in range(3)),
+            "levels": levels}
+
+
+def table(results: dict) -> str:
+    t, lines = results["training"], ["| what | number |", "|---|---|"]
+    lines.append(f"| training step, dynamic padding / padded to 128 | "
+                 f"{t['dynamic_s_per_step'] * 1000:.0f} / {t['padded_s_per_step'] * 1000:.0f} ms "
+                 f"({t['padded_slowdown']:.1f}x) |")
+    eager = results["backends"]["PyTorch eager (fp32)"]["p50_ms"]
+    for name, row in results["backends"].items():
+        lines.append(f"| {name}: 1 sentence p50 / p99, batch 32, size, accuracy, MCC | "
+                     f"{row['p50_ms']:.2f} / {row['p99_ms']:.2f} ms ({eager / row['p50_ms']:.1f}x "
+                     f"eager), {row['batch32_per_s']:.0f}/s, {row['size_mb']:.1f} MB, "
+                     f"{row['accuracy']:.3f}, {row['mcc']:.3f} |")
+    for where in ("service", "container"):
+        if not results.get(where):
+            lines.append(f"| {where} | not measured: no container engine |")
+            continue
+        for clients, row in results[where]["levels"].items():
+            lines.append(f"| {where}, {clients} clients | {row['per_s']:.0f} requests/s, p50 "
+                         f"{row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, "
+                         f"{row['errors']} errors |")
+    soak = results["service"]["soak"]
+    lines.append(f"| service soak, {soak['clients']} clients for {soak['seconds']:.0f} s | "
+                 f"{soak['requests']} requests, {soak['errors']} errors, memory "
+                 f"{soak['rss_start_mb']:.0f} -> {soak['rss_end_mb']:.0f} MB "
+                 f"({soak['rss_growth']:+.1%}) |")
+    if results.get("container"):
+        c = results["container"]
+        lines.append(f"| image ({c['engine']}) / start to healthy | {c['image_mb']:.0f} MB / "
+                     f"{c['start_to_healthy_s']:.2f} s |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny model, shipped sample")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("overrides", nargs="*", help="config overrides, as for train.py")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    torch.set_num_threads(args.threads)
+    datasets.disable_progress_bars()  # the table is the output: no progress bars around it
+    transformers.logging.disable_progress_bar()
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides = quick_model(Path(tmp)) if args.quick else args.overrides
+        cfg = load_config(*overrides)
+        if not Path(cfg.checkpoint).is_file():
+            print(f"error: no trained model at {cfg.checkpoint}: train first (cd {WEEK.name} "
+                  f"&& python train.py ...) or use --quick", file=sys.stderr)
+            return 2
+        if not Path(cfg.onnx.quantized).is_file():
+            convert(cfg.checkpoint, cfg.onnx.model, cfg.onnx.quantized)
+        backends, sentences, labels = load_backends(cfg, args.threads)
+        results = {
+            "mode": "quick" if args.quick else "full", "week": WEEK.name,
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+            "threads": args.threads, "sentences": len(sentences),
+            "training": training_steps(cfg, plan["steps"]),
+            "backends": {name: measure(predict, size, sentences, labels, plan["single"])
+                         for name, (predict, size) in backends.items()},
+            "service": service(str(Path(cfg.onnx.quantized).resolve()), plan),
+            "container": container(cfg.onnx.quantized, plan),
+        }
+    print(table(results))
+    out = ROOT / "results" / f"bench-{results['mode']}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
