@@ -18,6 +18,8 @@ from data import MAX_LENGTH, ColaDataModule, DataError, load_cola
 from model import DEFAULT_MODEL, ColaModel, resolve_model
 
 MONITOR = "val/mcc"
+NOT_VALIDATED = ("training stopped before its first validation, so no checkpoint was kept: a "
+                 "step limit shorter than one epoch ends it early")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -65,11 +67,13 @@ def train(args: argparse.Namespace) -> dict:
     trainer = pl.Trainer(
         max_epochs=args.epochs, max_steps=args.max_steps, deterministic=True,
         logger=CSVLogger(out, name="logs"),
-        callbacks=[checkpoint, EarlyStopping(monitor=MONITOR, mode="max",
-                                             patience=args.patience)],
+        callbacks=[checkpoint, EarlyStopping(monitor=MONITOR, mode="max", patience=args.patience,
+                                             check_on_train_epoch_end=False)],
         log_every_n_steps=10,
     )
     trainer.fit(model, datamodule=datamodule)
+    if not checkpoint.best_model_path:
+        raise ValueError(NOT_VALIDATED)
     metrics = trainer.validate(model, datamodule=datamodule, ckpt_path="best", verbose=False)[0]
 
     summary = {"checkpoint": str(Path(checkpoint.best_model_path)),

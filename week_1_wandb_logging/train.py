@@ -23,6 +23,8 @@ from model import DEFAULT_MODEL, ColaModel, resolve_model
 from wandb_callbacks import ValidationReport
 
 MONITOR = "val/mcc"
+NOT_VALIDATED = ("training stopped before its first validation, so no checkpoint was kept: a "
+                 "step limit shorter than one epoch ends it early")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -75,11 +77,14 @@ def train(args: argparse.Namespace) -> dict:
         loggers.append(WandbLogger(project=args.wandb_project, save_dir=out))
     trainer = pl.Trainer(
         max_epochs=args.epochs, max_steps=args.max_steps, deterministic=True, logger=loggers,
-        callbacks=[checkpoint, EarlyStopping(monitor=MONITOR, mode="max", patience=args.patience),
+        callbacks=[checkpoint, EarlyStopping(monitor=MONITOR, mode="max", patience=args.patience,
+                                             check_on_train_epoch_end=False),
                    LearningRateMonitor(logging_interval="step"), ValidationReport(out / "plots")],
         log_every_n_steps=10,
     )
     trainer.fit(model, datamodule=datamodule)
+    if not checkpoint.best_model_path:
+        raise ValueError(NOT_VALIDATED)
     metrics = trainer.validate(model, datamodule=datamodule, ckpt_path="best", verbose=False)[0]
 
     summary = {"checkpoint": str(Path(checkpoint.best_model_path)),

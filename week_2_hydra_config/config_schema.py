@@ -30,6 +30,7 @@ class ModelConfig:
 class TrainerConfig:
     max_epochs: int = MISSING
     max_steps: int = MISSING
+    limit_train_batches: Any = MISSING  # a count of batches per epoch, or a share (1.0: all)
     accelerator: str = MISSING
     devices: Any = MISSING  # "auto", a count, or a list of device ids
     num_nodes: int = MISSING

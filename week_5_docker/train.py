@@ -28,6 +28,9 @@ from data import ColaDataModule, DataError, load_cola
 from model import ColaModel, resolve_model
 from wandb_callbacks import ValidationReport
 
+NOT_VALIDATED = ("training stopped before its first validation, so no checkpoint was kept: a "
+                 "step limit shorter than one epoch ends it early (limit_train_batches does not)")
+
 
 def train(cfg: DictConfig) -> dict:
     check(cfg)
@@ -53,10 +56,12 @@ def train(cfg: DictConfig) -> dict:
         **OmegaConf.to_container(cfg.training.trainer), logger=loggers,
         callbacks=[checkpoint,
                    EarlyStopping(monitor=cfg.training.monitor, mode=mode,
-                                 patience=cfg.training.patience),
+                                 patience=cfg.training.patience, check_on_train_epoch_end=False),
                    LearningRateMonitor(logging_interval="step"), ValidationReport(out / "plots")],
     )
     trainer.fit(model, datamodule=datamodule)
+    if not checkpoint.best_model_path:
+        raise ValueError(NOT_VALIDATED)
     metrics = trainer.validate(model, datamodule=datamodule, ckpt_path="best", verbose=False)[0]
 
     summary = {"checkpoint": str(Path(checkpoint.best_model_path)),

@@ -4,11 +4,13 @@ import csv
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from inference import ColaPredictor
 from model import ColaModel
+from train import parse_args, train
 
 
 def test_a_short_run_learns_the_toy_task(trained_run: dict) -> None:
@@ -59,3 +61,11 @@ def test_dropout_is_active_while_fine_tuning(tiny_model_dir: str) -> None:
     model = ColaModel(tiny_model_dir)
     dropouts = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
     assert dropouts and all(m.training for m in dropouts)
+
+
+def test_a_run_too_short_to_validate_is_one_clear_error(tmp_path: Path, toy_data_dir: Path,
+                                                        tiny_model_dir: str) -> None:
+    args = parse_args(["--data-dir", str(toy_data_dir), "--model", tiny_model_dir,
+                       "--max-steps", "1", "--output-dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="stopped before its first validation"):
+        train(args)

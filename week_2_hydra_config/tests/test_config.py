@@ -13,6 +13,7 @@ from omegaconf.errors import ValidationError
 from config_schema import ConfigError, check, load_config
 from conftest import WEEK_DIR
 from inference import main as predict_main
+from train import train
 
 
 def test_defaults_compose_into_the_documented_config() -> None:
@@ -30,7 +31,7 @@ def test_overrides_and_group_choices() -> None:
     cfg = load_config("model=tiny", "training=quick", "training.lr=1e-4", "logger=csv",
                          "data.path=/data/cola", "output_dir=elsewhere")
     assert cfg.model.name == "prajjwal1/bert-tiny"
-    assert cfg.training.trainer.max_steps == 20 and cfg.training.lr == 1e-4
+    assert cfg.training.trainer.limit_train_batches == 20 and cfg.training.lr == 1e-4
     assert cfg.logger.wandb is None and cfg.data.path == "/data/cola"
     assert cfg.checkpoint == "elsewhere/checkpoints/best.ckpt"  # interpolated
 
@@ -117,3 +118,15 @@ def test_an_optuna_search(tmp_path: Path, toy_data_dir: Path, tiny_model_dir: st
     assert "best_params:" in best and "training.lr:" in best
     trials = [json.loads((tmp_path / job / "run.json").read_text()) for job in ("job0", "job1")]
     assert trials[0]["config"]["training"]["lr"] != trials[1]["config"]["training"]["lr"]
+
+
+def test_the_quick_preset_validates_and_keeps_a_checkpoint_on_long_epochs(
+        tmp_path: Path, toy_data_dir: Path, tiny_model_dir: str) -> None:
+    """40 batches an epoch, quick stops after 20: validation still runs, a checkpoint is kept."""
+    summary = train(load_config(f"data.path={toy_data_dir}", f"model.name={tiny_model_dir}",
+                                "training=quick", "data.batch_size=4", "logger=csv",
+                                f"output_dir={tmp_path}"))
+    assert Path(summary["checkpoint"]).is_file() and "val/mcc" in summary["val_metrics"]
+    metrics = (tmp_path / "logs" / "version_0" / "metrics.csv").read_text().splitlines()
+    steps = {line.split(",")[metrics[0].split(",").index("step")] for line in metrics[1:]}
+    assert max(int(step) for step in steps if step) < 40
