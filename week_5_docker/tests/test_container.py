@@ -77,11 +77,9 @@ def wait_until_healthy(url: str, name: str) -> None:
 @pytest.fixture(scope="module")
 def container(image: dict):
     name, port = f"cola-test-{uuid.uuid4().hex[:8]}", free_port()
-    started = time.perf_counter()
     engine("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8000", image["tag"])
     url = f"http://127.0.0.1:{port}"
     wait_until_healthy(url, name)
-    print(f"container healthy {time.perf_counter() - started:.2f} s after `run`")
     yield {"name": name, "url": url}
     engine("rm", "-f", name, check=False)
 
