@@ -21,7 +21,7 @@ GENERATED = {".": {"outputs", "lightning_logs", "wandb", "multirun", "dvc-storag
 PROVIDERS = {"pytorch_lightning": "pytorch-lightning", "huggingface_hub": "huggingface-hub",
              "hydra": "hydra-core", "omegaconf": "hydra-core", "yaml": "PyYAML",
              "moto": "moto[server]", "boto3": "boto3", "numpy": "onnxruntime",
-             "pydantic": "fastapi"}
+             "pydantic": "fastapi", "onnx_ir": "onnxscript"}
 
 
 def pins(path: Path) -> dict[str, str]:

@@ -52,6 +52,16 @@ def test_export_matches_the_trained_weights_run_by_hand(exported: dict, trained_
         max_difference(ColaPredictor(trained_run["checkpoint"]), exported["fp32"]))
 
 
+def test_both_files_are_fused_into_onnx_runtime_operators(exported: dict) -> None:
+    for path in (exported["fp32"], exported["int8"]):
+        ops = {(node.domain, node.op_type) for node in onnx.load(str(path)).graph.node}
+        assert ("com.microsoft", "SkipLayerNormalization") in ops, path.name
+        assert {("com.microsoft", "Attention"), ("com.microsoft", "MultiHeadAttention")} & ops
+    assert exported["fused"].get("skip_layer_normalization", 0) >= 1, exported["fused"]
+    int8_ops = {node.op_type for node in onnx.load(str(exported["int8"])).graph.node}
+    assert "MatMulInteger" in int8_ops  # quantized before fusing: the weights really are int8
+
+
 def test_batch_and_sequence_axes_are_dynamic_and_the_file_is_self_contained(exported) -> None:
     model = onnx.load(str(exported["fp32"]))
     for graph_input in model.graph.input:
