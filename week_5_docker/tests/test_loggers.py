@@ -3,11 +3,14 @@
 
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from config_schema import load_config
 from train import train
+
+pytestmark = pytest.mark.slow  # two short training runs
 
 
 def short_run(tmp_path: Path, toy_data_dir: Path, tiny_model_dir: str, *overrides: str) -> dict:
