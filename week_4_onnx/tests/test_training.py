@@ -8,9 +8,10 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from config_schema import load_config
 from inference import ColaPredictor
 from model import ColaModel
-from train import parse_args, train
+from train import train
 
 
 def test_a_short_run_learns_the_toy_task(trained_run: dict) -> None:
@@ -65,7 +66,7 @@ def test_dropout_is_active_while_fine_tuning(tiny_model_dir: str) -> None:
 
 def test_a_run_too_short_to_validate_is_one_clear_error(tmp_path: Path, toy_data_dir: Path,
                                                         tiny_model_dir: str) -> None:
-    args = parse_args(["--data-dir", str(toy_data_dir), "--model", tiny_model_dir,
-                       "--max-steps", "1", "--output-dir", str(tmp_path)])
+    cfg = load_config(f"data.path={toy_data_dir}", f"model.name={tiny_model_dir}",
+                      "training.trainer.max_steps=1", "logger=csv", f"output_dir={tmp_path}")
     with pytest.raises(ValueError, match="stopped before its first validation"):
-        train(args)
+        train(cfg)
