@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 from prediction import check_texts
 
 DEFAULT_MODEL = "outputs/onnx/model.int8.onnx"  # where convert_model_to_onnx.py writes it
+# the accepted range of each numeric setting, inclusive
+LIMITS = {"max_text_chars": (1, 100_000), "max_batch": (1, 10_000),
+          "max_body_bytes": (1, 100_000_000), "ort_threads": (0, 256), "port": (1, 65535)}
 
 
 @dataclass(frozen=True)
@@ -47,10 +50,6 @@ class Settings:
             except ValueError:
                 raise ValueError(f"{f.name.upper()}={raw!r} is not a whole number") from None
         return cls(**values)
-
-
-LIMITS = {"max_text_chars": (1, 100_000), "max_batch": (1, 10_000),
-          "max_body_bytes": (1, 100_000_000), "ort_threads": (0, 256), "port": (1, 65535)}
 
 
 class RequestError(Exception):
