@@ -57,10 +57,11 @@ test-week: setup  ## the tests of one week: make test-week WEEK=week_1_wandb_log
 	cd $(WEEK) && $(PY) -m pytest tests
 
 # actionlint checks the workflows' run: scripts with the shellcheck it finds on PATH
-lint: setup  ## ruff; actionlint and shellcheck on the workflows and .ci/run; hadolint
+lint: setup  ## ruff; actionlint and shellcheck on the workflows and scripts; hadolint
 	$(PY) -m ruff check .
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/actionlint
-	$(VENV)/bin/shellcheck .ci/run
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/actionlint .github/workflows/*.yml \
+		$(wildcard week_*/.github/workflows/*.yml)
+	$(VENV)/bin/shellcheck .ci/run $(wildcard week_*/scripts/*.sh)
 	$(VENV)/bin/hadolint $(wildcard week_*/Dockerfile)
 
 bench: setup  ## re-measure the course's numbers: make bench QUICK=1, or ARGS="data.path=... model.name=..."
