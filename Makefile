@@ -42,10 +42,13 @@ train: setup  ## train in WEEK (default week 0); extra options in ARGS="..."
 predict: setup  ## predict a few sentences with WEEK's best checkpoint
 	cd $(WEEK) && $(PY) inference.py $(SENTENCES)
 
-test: setup  ## course-level tests, then every week's tests, each week in its own folder
+# Every test once: the course-level tests run each week's fast tests in a copy of the week
+# outside the course (as a learner who copies it out would); then, in each week's folder, the
+# slow ones and those that read the real CoLA files beside the course.
+test: setup  ## every test: course-level (with each week's fast tests, copied out), then each week's slow tests
 	$(PY) -m pytest tests
 	@for week in $(WEEKS); do \
-		echo "== $$week"; (cd $$week && $(PY) -m pytest tests) || exit 1; \
+		echo "== $$week"; (cd $$week && $(PY) -m pytest -m "slow or real_data" tests) || exit 1; \
 	done
 
 smoke: setup  ## each week's fast tests only (no slow marker): under a minute a week

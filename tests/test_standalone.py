@@ -20,7 +20,7 @@ GENERATED = {".": {"outputs", "lightning_logs", "wandb", "multirun", "dvc-storag
 # import name -> the pinned package that provides it (directly or as its declared dependency)
 PROVIDERS = {"pytorch_lightning": "pytorch-lightning", "huggingface_hub": "huggingface-hub",
              "hydra": "hydra-core", "omegaconf": "hydra-core", "yaml": "PyYAML",
-             "moto": "moto[server]", "boto3": "boto3", "numpy": "onnxruntime",
+             "moto": "moto[server]", "boto3": "boto3", "botocore": "boto3", "numpy": "onnxruntime",
              "pydantic": "fastapi", "onnx_ir": "onnxscript"}
 
 

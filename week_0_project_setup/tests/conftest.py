@@ -19,6 +19,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # registered here too, so that this week copied out of the course on its own knows them
     config.addinivalue_line("markers", "slow: takes more than a few seconds (left out of the "
                             "smoke run: pytest -m 'not slow')")
+    config.addinivalue_line("markers", "real_data: reads the real CoLA files beside the "
+                            "course (skips without them)")
 
 
 # A learnable toy task: the two classes use different words, so a tiny model separates them fast.

@@ -82,6 +82,7 @@ def test_binary_file_is_reported(tmp_path: Path) -> None:
         read_cola_tsv(tmp_path / "train.tsv")
 
 
+@pytest.mark.real_data
 @pytest.mark.skipif(not SHARED_COLA.is_dir(), reason=f"real CoLA not found at {SHARED_COLA}")
 def test_real_cola_has_the_glue_row_counts_and_balance() -> None:
     splits, _ = load_cola(SHARED_COLA)
