@@ -19,7 +19,7 @@ STAMP = $(VENV)/.installed$(if $(filter-out requirements.txt,$(REQUIREMENTS)),-$
 TORCH_INDEX ?=
 TORCH_PIN = $(shell grep -E '^torch==' $(REQUIREMENTS))
 
-.PHONY: help setup demo train predict test smoke test-week lint bench next-week diff check-weeks carry clean
+.PHONY: help setup sam-setup demo train predict test smoke test-week lint bench next-week diff check-weeks carry clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,11 @@ $(STAMP): $(REQUIREMENTS)
 	$(if $(TORCH_INDEX),$(if $(TORCH_PIN),$(PY) -m pip install --quiet --index-url $(TORCH_INDEX) $(TORCH_PIN)))
 	$(PY) -m pip install --quiet -r $(REQUIREMENTS)
 	touch $@
+
+# the first week with a SAM template knows how to install the SAM CLI; one copy serves them all
+SAM_WEEK = $(firstword $(dir $(wildcard week_*/template.yaml)))
+sam-setup:  ## the AWS SAM CLI (week 8 on) in .venv-sam: its pins clash with requirements.txt
+	$(MAKE) -C $(SAM_WEEK) sam-setup SAM_VENV=$(abspath .venv-sam)
 
 demo: setup  ## week 0 end to end: train, then predict a few sentences
 	cd week_0_project_setup && $(PY) train.py $(ARGS) && $(PY) inference.py $(SENTENCES)
@@ -65,7 +70,7 @@ lint: setup  ## ruff; actionlint and shellcheck on the workflows and scripts; ha
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/actionlint .github/workflows/*.yml \
 		$(wildcard week_*/.github/workflows/*.yml)
 	$(VENV)/bin/shellcheck .ci/run $(wildcard week_*/scripts/*.sh)
-	$(VENV)/bin/hadolint $(wildcard week_*/Dockerfile)
+	$(VENV)/bin/hadolint $(wildcard week_*/Dockerfile week_*/Dockerfile.lambda)
 
 bench: setup  ## re-measure the course's numbers: make bench QUICK=1, or ARGS="data.path=... model.name=..."
 	$(PY) scripts/bench.py $(if $(QUICK),--quick) $(ARGS)

@@ -9,7 +9,8 @@ The full mode measures the latest week's trained model (its config's `checkpoint
 first) with the data and model given as to training. Rows: training steps with dynamic padding
 vs padding to 128; PyTorch eager vs ONNX Runtime fp32 and int8; the service under load at
 several concurrency levels and a soak (errors, memory at start and end); in a container too,
-with its image size and start-to-healthy time, when docker or podman is there.
+with its image size and start-to-healthy time, when docker or podman is there; from week 8 on,
+the Lambda image in its Runtime Interface Emulator: size, init duration, warm invokes.
 """
 
 import argparse
@@ -17,11 +18,13 @@ import asyncio
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,21 +145,33 @@ def service(model: str, plan: dict) -> dict:
     return {"levels": levels, "soak": soak}
 
 
-def container(model: str, plan: dict) -> dict | None:
-    engine = os.environ.get("CONTAINER_ENGINE") or shutil.which("podman") or shutil.which("docker")
-    if engine is None:
-        return None
+def engine_or_none() -> str | None:
+    return os.environ.get("CONTAINER_ENGINE") or shutil.which("podman") or shutil.which("docker")
+
+
+def build_image(engine: str, model: str, tag: str, files: tuple[str, ...],
+                dockerfile: str = "Dockerfile") -> None:
+    """Build `tag` from this week's `dockerfile` with `model` as the exported model."""
     with tempfile.TemporaryDirectory() as context:
-        for name in ("Dockerfile", ".dockerignore", "app.py", "inference_onnx.py",
-                     "prediction.py", "serving.py", "requirements_inference.txt"):
+        for name in files:
             shutil.copy(name, context)
         Path(context, "outputs/onnx").mkdir(parents=True)
         shutil.copy(model, Path(context, "outputs/onnx/model.int8.onnx"))
-        tag = "cola-service:bench"
-        build = subprocess.run([engine, "build", "-t", tag, context], capture_output=True,
-                               text=True, env={**os.environ, "BUILDAH_FORMAT": "docker"})
+        build = subprocess.run([engine, "build", "-f", str(Path(context, dockerfile)), "-t", tag,
+                                context], capture_output=True, text=True,
+                               env={**os.environ, "BUILDAH_FORMAT": "docker"})
         if build.returncode != 0:
             raise RuntimeError(f"image build failed: {build.stderr[-1000:]}")
+
+
+def container(model: str, plan: dict) -> dict | None:
+    engine = engine_or_none()
+    if engine is None:
+        return None
+    tag = "cola-service:bench"
+    build_image(engine, model, tag, ("Dockerfile", ".dockerignore", "app.py",
+                                     "inference_onnx.py", "prediction.py", "serving.py",
+                                     "requirements_inference.txt"))
     port = free_port()
     started = subprocess.run([engine, "run", "-d", "--rm", "-p", f"127.0.0.1:{port}:8000", tag],
                              capture_output=True, text=True, check=True).stdout.strip()
@@ -168,6 +183,45 @@ def container(model: str, plan: dict) -> dict | None:
     return {"engine": Path(engine).name, "image_mb": image_size_mb(engine, tag),
             "start_to_healthy_s": min(seconds_to_healthy(engine, tag) for _ in range(3)),
             "levels": levels}
+
+
+def invoke_ms(url: str, payload: bytes) -> float:
+    start = time.perf_counter()
+    with urllib.request.urlopen(urllib.request.Request(url, data=payload), timeout=60) as r:
+        assert b"label" in r.read()
+    return (time.perf_counter() - start) * 1000
+
+
+def lambda_function(model: str, plan: dict) -> dict | None:
+    """The Lambda image in its Runtime Interface Emulator: size, cold start, warm invokes."""
+    engine = engine_or_none()
+    if engine is None or not Path("Dockerfile.lambda").is_file():
+        return None
+    tag = "cola-lambda:bench"
+    build_image(engine, model, tag, ("Dockerfile.lambda", ".dockerignore", "lambda_handler.py",
+                                     "inference_onnx.py", "prediction.py", "serving.py",
+                                     "requirements_lambda.txt"), "Dockerfile.lambda")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
+    name = subprocess.run([engine, "run", "-d", "-p", f"127.0.0.1:{port}:8080", tag],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    payload = b'{"text": "The boy is sleeping."}'
+    try:
+        for _ in range(200):  # until the emulator listens; the first answer is the cold start
+            try:
+                cold = invoke_ms(url, payload)
+                break
+            except OSError:
+                time.sleep(0.05)
+        warm = sorted(invoke_ms(url, payload) for _ in range(plan["single"]))
+        logs = subprocess.run([engine, "logs", name], capture_output=True, text=True)
+        # the emulator's INIT REPORT (its REPORT line's "Init Duration" is not the real one)
+        init = re.search(r"INIT REPORT\(durationMs: ([\d.]+)\)", logs.stdout + logs.stderr)
+    finally:
+        subprocess.run([engine, "rm", "-f", name], capture_output=True)
+    return {"image_mb": image_size_mb(engine, tag), "init_ms": float(init.group(1)),
+            "cold_invoke_ms": cold, "warm_p50_ms": warm[len(warm) // 2],
+            "warm_p99_ms": warm[min(len(warm) - 1, int(len(warm) * 0.99))]}
 
 
 def table(results: dict) -> str:
@@ -198,6 +252,13 @@ def table(results: dict) -> str:
         c = results["container"]
         lines.append(f"| image ({c['engine']}) / start to healthy | {c['image_mb']:.0f} MB / "
                      f"{c['start_to_healthy_s']:.2f} s |")
+    if results.get("lambda"):
+        f = results["lambda"]
+        lines.append(f"| Lambda image / init duration / first (cold) invoke, emulator | "
+                     f"{f['image_mb']:.0f} MB / {f['init_ms']:.0f} ms / "
+                     f"{f['cold_invoke_ms']:.0f} ms |")
+        lines.append(f"| Lambda warm invoke, direct to the emulator, p50 / p99 | "
+                     f"{f['warm_p50_ms']:.1f} / {f['warm_p99_ms']:.1f} ms |")
     return "\n".join(lines)
 
 
@@ -231,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
                          for name, (predict, size) in backends.items()},
             "service": service(str(Path(cfg.onnx.quantized).resolve()), plan),
             "container": container(cfg.onnx.quantized, plan),
+            "lambda": lambda_function(cfg.onnx.quantized, plan),
         }
     print(table(results))
     out = ROOT / "results" / f"bench-{results['mode']}-{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -6,9 +6,11 @@ the answer's shape and the error's shape. No web framework and no model code in 
     answer(predictor.predict(texts), batch)                     # -> the JSON response body
 """
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 
@@ -109,6 +111,13 @@ def parse_request(body: bytes, content_type: str | None,
 
 def answer(predictions: list[dict], batch: bool) -> dict:
     return {"predictions": predictions} if batch else predictions[0]
+
+
+def model_summary(model_path: str) -> dict:
+    """What /health says about the model: its file name and sha256, to tell models apart."""
+    with open(model_path, "rb") as f:
+        return {"file": Path(model_path).name,
+                "sha256": hashlib.file_digest(f, "sha256").hexdigest()}
 
 
 def error_body(detail: object) -> dict:

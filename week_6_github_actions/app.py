@@ -6,13 +6,11 @@
 """
 
 import asyncio
-import hashlib
 import json
 import logging
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -27,6 +25,7 @@ from serving import (
     answer,
     check_content_type,
     error_body,
+    model_summary,
     parse_request,
     to_json,
 )
@@ -50,11 +49,6 @@ class JSON(JSONResponse):
 
 def error(status: int, detail: object) -> JSON:
     return JSON(status_code=status, content=error_body(detail))
-
-
-def file_digest(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -100,13 +94,13 @@ class AccessLog:
 def create_app(settings: Settings, predictor: ColaONNXPredictor) -> FastAPI:
     app = FastAPI(title="CoLA acceptability", version="1.0.0",
                   description="Is an English sentence grammatically acceptable?")
-    model = {"file": Path(settings.model_path).name, "sha256": file_digest(settings.model_path)}
+    health_body = {"status": "ok", "model": model_summary(settings.model_path)}
 
     app.add_middleware(AccessLog)
 
     @app.get("/health")
     def health() -> dict:
-        return {"status": "ok", "model": model}
+        return health_body
 
     @app.post("/predict", response_model=Prediction | BatchPrediction,
               openapi_extra={"requestBody": {"required": True, "content": {
