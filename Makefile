@@ -34,7 +34,9 @@ $(STAMP): $(REQUIREMENTS)
 	touch $@
 
 # the first week with a SAM template knows how to install the SAM CLI; one copy serves them all
+# (the weeks' tests find it through SAM_CLI)
 SAM_WEEK = $(firstword $(dir $(wildcard week_*/template.yaml)))
+export SAM_CLI ?= $(if $(wildcard .venv-sam/bin/sam),$(abspath .venv-sam/bin/sam))
 sam-setup:  ## the AWS SAM CLI (week 8 on) in .venv-sam: its pins clash with requirements.txt
 	$(MAKE) -C $(SAM_WEEK) sam-setup SAM_VENV=$(abspath .venv-sam)
 
