@@ -10,6 +10,9 @@ TO     ?= 1
 OPTS   ?=
 FILES  ?=
 QUICK  ?=
+JOBS   ?= 2
+# GNU make 4 prints each parallel part's output in one piece; macOS's make 3.81 cannot
+OUTPUT_SYNC := $(if $(filter 3.%,$(MAKE_VERSION)),,--output-sync=target)
 SENTENCES := "The boy is sleeping." "The boy sleeping is." "Who do you think that left?"
 # REQUIREMENTS=requirements-lint.txt installs only what lint and the course tests need
 REQUIREMENTS ?= requirements.txt
@@ -19,7 +22,7 @@ STAMP = $(VENV)/.installed$(if $(filter-out requirements.txt,$(REQUIREMENTS)),-$
 TORCH_INDEX ?=
 TORCH_PIN = $(shell grep -E '^torch==' $(REQUIREMENTS))
 
-.PHONY: help setup sam-setup demo train predict test smoke test-week lint bench next-week diff check-weeks carry clean
+.PHONY: help setup sam-setup demo train predict test test-course smoke test-week lint bench next-week diff check-weeks carry clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -51,12 +54,19 @@ predict: setup  ## predict a few sentences with WEEK's best checkpoint
 
 # Every test once: the course-level tests run each week's fast tests in a copy of the week
 # outside the course (as a learner who copies it out would); then, in each week's folder, the
-# slow ones and those that read the real CoLA files beside the course.
-test: setup  ## every test: course-level (with each week's fast tests, copied out), then each week's slow tests
+# slow ones and those that read the real CoLA files beside the course. The parts are
+# independent (own temporary folders, free ports, unique names), so JOBS of them run at a time
+# (much of it waits on containers and servers); each part's output is printed when it ends.
+test:  ## every test once: course-level (each week's fast tests, copied out), each week's slow ones; JOBS=2
+	@$(MAKE) --no-print-directory -j$(JOBS) $(OUTPUT_SYNC) test-course \
+		$(addprefix test-slow-,$(WEEKS))
+
+test-course: setup
 	$(PY) -m pytest tests
-	@for week in $(WEEKS); do \
-		echo "== $$week"; (cd $$week && $(PY) -m pytest -m "slow or real_data" tests) || exit 1; \
-	done
+
+test-slow-%: setup
+	@echo "== $*"
+	cd $* && $(PY) -m pytest -m "slow or real_data" tests
 
 smoke: setup  ## each week's fast tests only (no slow marker): under a minute a week
 	@for week in $(WEEKS); do \

@@ -82,3 +82,14 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, toy_data_dir: Path,
         f"data.path={toy_data_dir}", f"model.name={tiny_model_dir}", "data.batch_size=16",
         "training.trainer.max_epochs=8", "training.patience=8", "training.lr=3e-3",
         f"output_dir={out}"))
+
+
+@pytest.fixture(scope="session")
+def onnx_model(trained_run: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained run exported: the int8 ONNX bundle that the service loads."""
+    from convert_model_to_onnx import convert
+
+    folder = tmp_path_factory.mktemp("onnx")
+    convert(trained_run["checkpoint"], str(folder / "model.onnx"),
+            str(folder / "model.int8.onnx"))
+    return folder / "model.int8.onnx"

@@ -84,6 +84,17 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, toy_data_dir: Path,
         f"output_dir={out}"))
 
 
+@pytest.fixture(scope="session")
+def onnx_model(trained_run: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained run exported: the int8 ONNX bundle that the service loads."""
+    from convert_model_to_onnx import convert
+
+    folder = tmp_path_factory.mktemp("onnx")
+    convert(trained_run["checkpoint"], str(folder / "model.onnx"),
+            str(folder / "model.int8.onnx"))
+    return folder / "model.int8.onnx"
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch):
     """A real AWS API on 127.0.0.1 (moto's server): boto3 and DVC, in this process and in its

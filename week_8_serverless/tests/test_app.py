@@ -20,20 +20,11 @@ from schemathesis import GenerationMode
 
 from app import create_app, main
 from conftest import WEEK_DIR, free_port
-from convert_model_to_onnx import convert
 from inference_onnx import ColaONNXPredictor
 from load_test import main as load_test_main
 from serving import DEFAULT_MODEL, Settings
 
 LIMITS = {"max_text_chars": 50, "max_batch": 4, "max_body_bytes": 2000}
-
-
-@pytest.fixture(scope="module")
-def onnx_model(trained_run: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("onnx")
-    convert(trained_run["checkpoint"], str(folder / "model.onnx"),
-            str(folder / "model.int8.onnx"))
-    return folder / "model.int8.onnx"
 
 
 @pytest.fixture(scope="module")

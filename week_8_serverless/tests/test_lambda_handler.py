@@ -17,7 +17,6 @@ from fastapi.testclient import TestClient
 
 from app import create_app
 from conftest import WEEK_DIR
-from convert_model_to_onnx import convert
 from inference_onnx import ColaONNXPredictor
 from serving import Settings
 
@@ -31,14 +30,6 @@ class Context:  # what the Lambda runtime passes as `context`, as far as the han
     memory_limit_in_mb: int = 1024
     invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:cola-predict"
     aws_request_id: str = "6f1d2c3e-0000-4000-8000-000000000001"
-
-
-@pytest.fixture(scope="module")
-def onnx_model(trained_run: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("onnx")
-    convert(trained_run["checkpoint"], str(folder / "model.onnx"),
-            str(folder / "model.int8.onnx"))
-    return folder / "model.int8.onnx"
 
 
 @pytest.fixture(scope="module")

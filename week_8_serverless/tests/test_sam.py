@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 import httpx
 import pytest
+from test_workflows import container_socket
 
 from conftest import WEEK_DIR, free_port
 from convert_model_to_onnx import convert
@@ -36,25 +37,16 @@ def test_cfn_lint_finds_nothing_in_the_template() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def socket_url() -> str | None:
-    if os.environ.get("DOCKER_HOST"):
-        return os.environ["DOCKER_HOST"]
-    for path in ("/run/podman/podman.sock", "/var/run/docker.sock"):
-        if Path(path).exists():
-            return f"unix://{path}"
-    return None
-
-
 def sam_env() -> dict:
     # no AWS keys: with fake ones every local invoke spends seconds retrying STS
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return {**env, "DOCKER_HOST": socket_url() or "", "SAM_CLI_TELEMETRY": "0",
+    return {**env, "DOCKER_HOST": container_socket() or "", "SAM_CLI_TELEMETRY": "0",
             "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 def need_sam() -> None:
     missing = [what for what, ok in [("the SAM CLI (make sam-setup)", SAM),
-                                     ("a container engine socket", socket_url())] if not ok]
+                                     ("a container engine socket", container_socket())] if not ok]
     if missing:
         if os.environ.get("REQUIRE_CONTAINERS") or os.environ.get("CI"):
             pytest.fail(f"missing: {', '.join(missing)}")
