@@ -1,7 +1,8 @@
-"""Deploy a new image to the Lambda function, safely: update the function's code to the image,
-wait until the update is done, publish it as a new version, send that version one smoke
-request, and only if the answer is a prediction move the `live` alias to it. If anything
-fails, `live` stays where it was (and keeps serving) and the exit status is 1.
+"""Deploy a new image to the Lambda function, safely: resolve the image's tag to its digest in
+ECR, update the function's code to that digest, wait until the update is done, publish it as
+a new version, send that version one smoke request, and only if the answer is a prediction
+move the `live` alias to it. If anything fails, `live` stays where it was (and keeps serving)
+and the exit status is 1.
 
     python deploy.py --function cola-predict \\
         --image-uri <account>.dkr.ecr.<region>.amazonaws.com/cola-service:<commit>-lambda
@@ -21,6 +22,18 @@ SMOKE_REQUEST = {"text": "The boy is sleeping."}
 
 class DeployError(Exception):
     pass
+
+
+def pinned_by_digest(ecr: object, image_uri: str) -> str:
+    """<registry>/<repository>@sha256:...: exactly the image the tag names now (a tag could be
+    pushed again in a mutable repository; a digest cannot change)."""
+    if "@" in image_uri:
+        return image_uri
+    name, _, tag = image_uri.rpartition(":")
+    repository = name.partition("/")[2]
+    [image] = ecr.describe_images(repositoryName=repository,
+                                  imageIds=[{"imageTag": tag}])["imageDetails"]
+    return f"{name}@{image['imageDigest']}"
 
 
 def deploy(control: object, invoker: object, function: str, image_uri: str,
@@ -59,12 +72,14 @@ def main(argv: list[str] | None = None) -> int:
         invoker = (boto3.client("lambda", region_name=control.meta.region_name,
                                 endpoint_url=args.invoke_endpoint)
                    if args.invoke_endpoint else control)
-        version = deploy(control, invoker, args.function, args.image_uri, args.alias,
+        image = pinned_by_digest(boto3.client("ecr", region_name=control.meta.region_name),
+                                 args.image_uri)
+        version = deploy(control, invoker, args.function, image, args.alias,
                          qualify=not args.invoke_endpoint)
     except (DeployError, ClientError, BotoCoreError, WaiterError) as error:
         print(f"error: deploy failed: {error}", file=sys.stderr)
         return 1
-    print(f"{args.function}:{args.alias} -> version {version} ({args.image_uri})")
+    print(f"{args.function}:{args.alias} -> version {version} ({image})")
     return 0
 
 
