@@ -1,0 +1,156 @@
+"""Compare recent prediction events with the exported model's reference statistics (drift.py).
+
+    python drift_report.py                          # the last 24 hours' events, from OpenSearch
+    python drift_report.py --events service.log     # events from a log file: no OpenSearch
+    python drift_report.py --set monitoring.drift.window_hours=1
+
+Prints one line per feature and writes an HTML report with plots (the config's
+monitoring.report_dir: drift_report.html, drift_report.png). Reading from OpenSearch, it also
+records the results in the cola-drift index, which the dashboard's drift panel shows.
+Exit status: 0 no drift (or too few events for a verdict), 1 drift (one `drift:` line per
+feature that alerts), 2 an error.
+"""
+
+import argparse
+import json
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from drift import NUMERIC, FeatureDrift, compare
+from prediction import LABELS
+from reports import save_figure, table, write_page
+from shipper import index_prefix, load_template, make_client, read_events
+
+DRIFT_TEMPLATE_FILE = Path(__file__).resolve().parent / "monitoring" / "drift_index_template.json"
+
+
+def events_from_opensearch(client: object, hours: float) -> list[dict]:
+    """Every prediction event of the last `hours`, oldest first (search_after pages)."""
+    index = f"{index_prefix(load_template())}-*"
+    body = {"size": 5000, "sort": [{"@timestamp": "asc"}, {"event_id": "asc"}],
+            "query": {"range": {"@timestamp": {"gte": f"now-{round(hours * 60)}m"}}}}
+    events = []
+    while True:
+        hits = client.search(index=index, body=body, ignore_unavailable=True)["hits"]["hits"]
+        events += [hit["_source"] for hit in hits]
+        if len(hits) < body["size"]:
+            return events
+        body["search_after"] = hits[-1]["sort"]
+
+
+def record(client: object, results: list[FeatureDrift], events: int) -> None:
+    """The results as documents of the drift index: one per feature, one run id."""
+    template = json.loads(DRIFT_TEMPLATE_FILE.read_text(encoding="utf-8"))
+    index = template["index_patterns"][0]
+    client.indices.put_index_template(name=index, body=template)
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    run_id = uuid.uuid4().hex
+    body = []
+    for result in results:
+        body.append({"create": {"_index": index, "_id": f"{run_id}-{result.feature}"}})
+        body.append({"@timestamp": now, "run_id": run_id, "events": events, **result.as_dict()})
+    response = client.bulk(body=body, refresh="true")
+    if response.get("errors"):
+        raise ValueError(f"the drift index refused the results: {json.dumps(response)[:300]}")
+
+
+def plot(reference: dict, events: list[dict], results: list[FeatureDrift]) -> plt.Figure:
+    """Reference against current window: one panel per feature."""
+    fig, axes = plt.subplots(1, len(results), figsize=(4 * len(results), 3.2))
+    verdicts = {r.feature: r for r in results}
+    for ax, feature in zip(axes, NUMERIC, strict=False):
+        ref = np.array(reference["numeric"][feature])
+        cur = np.array([e[feature] for e in events], dtype=float)
+        bins = np.histogram_bin_edges(np.concatenate([ref, cur]), bins=30)
+        ax.hist(ref, bins, density=True, alpha=0.5, label="reference")
+        ax.hist(cur, bins, density=True, alpha=0.5, label="window")
+        ax.legend(fontsize=8)
+    ax = axes[-1]
+    ref_counts = np.array([reference["label"][label] for label in LABELS], dtype=float)
+    cur_counts = np.array([sum(e["label"] == label for e in events) for label in LABELS], float)
+    x = np.arange(len(LABELS))
+    ax.bar(x - 0.2, ref_counts / ref_counts.sum(), 0.4, label="reference")
+    ax.bar(x + 0.2, cur_counts / cur_counts.sum(), 0.4, label="window")
+    ax.set_xticks(x, LABELS)
+    ax.legend(fontsize=8)
+    for ax, feature in zip(axes, [*NUMERIC, "label"], strict=True):
+        verdict = verdicts[feature]
+        ax.set_title(f"{feature}\np={verdict.p_value:.2g} PSI={verdict.psi:.2f}",
+                     color="#b00020" if verdict.alert else "black", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def write_report(out_dir: Path, reference: dict, events: list[dict],
+                 results: list[FeatureDrift], source: str) -> Path:
+    image = save_figure(plot(reference, events, results), out_dir / "drift_report.png")
+    rows = [[r.feature, r.test, f"{r.statistic:.4g}", f"{r.p_value:.3g}", f"{r.psi:.3f}",
+             "DRIFT" if r.alert else "ok"] for r in results]
+    status = ("<p class='alert'>Drift in " + ", ".join(r.feature for r in results if r.alert)
+              + "</p>" if any(r.alert for r in results) else "<p>No drift.</p>")
+    return write_page(out_dir / "drift_report.html", "CoLA model: input drift", status,
+                      f"<p>{len(events)} events from {source} against the reference of "
+                      f"{reference['events']} validation sentences ({reference.get('data')}).</p>",
+                      table(["feature", "test", "statistic", "p-value", "PSI", "verdict"], rows),
+                      image)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from opensearchpy.exceptions import OpenSearchException
+
+    from config_schema import (
+        CONFIG_ERRORS,
+        add_override_option,
+        check_monitoring,
+        load_config,
+    )
+
+    parser = argparse.ArgumentParser(description="Drift of recent inputs against the reference.")
+    parser.add_argument("--events", metavar="FILE", help="read events from a log file instead")
+    add_override_option(parser)
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(*args.set)
+        check_monitoring(cfg)
+        drift = cfg.monitoring.drift
+        path = Path(cfg.onnx.reference)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no reference statistics (export the model: "
+                                    f"python convert_model_to_onnx.py)")
+        reference = json.loads(path.read_text(encoding="utf-8"))
+        client = None
+        if args.events:
+            with open(args.events, encoding="utf-8", errors="replace") as f:
+                events, source = list(read_events(f)), args.events
+        else:
+            client = make_client(cfg.monitoring.opensearch, cfg.monitoring.aws_region)
+            events = events_from_opensearch(client, drift.window_hours)
+            source = f"{cfg.monitoring.opensearch} (last {drift.window_hours:g} h)"
+        if len(events) < drift.min_events:
+            print(f"{len(events)} events from {source}: fewer than monitoring.drift.min_events "
+                  f"({drift.min_events}), no verdict")
+            return 0
+        results = compare(reference, events, drift.p_value, drift.psi)
+        if client is not None:
+            record(client, results, len(events))
+        report = write_report(Path(cfg.monitoring.report_dir), reference, events, results,
+                              source)
+    except (OSError, ValueError, KeyError, OpenSearchException, *CONFIG_ERRORS) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for result in results:
+        print(result.line())
+    print(f"{len(events)} events from {source}; report: {report}")
+    alerts = [r for r in results if r.alert]
+    for result in alerts:
+        print(f"drift: {result.line()}", file=sys.stderr)
+    return 1 if alerts else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

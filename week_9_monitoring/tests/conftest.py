@@ -1,0 +1,114 @@
+"""Offline fixtures: a tiny BERT built in the session and small TSV files written by the tests."""
+
+import os
+import random
+import socket
+import sys
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # before any Hugging Face import: tests never use the network
+os.environ.pop("COLA_DATA_DIR", None)
+os.environ["WANDB_MODE"] = "offline"  # W&B runs are written locally, never uploaded
+
+import pytest
+
+WEEK_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(WEEK_DIR))
+SHARED_COLA = WEEK_DIR.parent.parent / "shared" / "data" / "cola"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # registered here too, so that this week copied out of the course on its own knows them
+    config.addinivalue_line("markers", "slow: takes more than a few seconds (left out of the "
+                            "smoke run: pytest -m 'not slow')")
+    config.addinivalue_line("markers", "container: builds or runs a container image")
+    config.addinivalue_line("markers", "real_data: reads the real CoLA files beside the "
+                            "course (skips without them)")
+
+
+# A learnable toy task: the two classes use different words, so a tiny model separates them fast.
+GOOD_WORDS = ["the", "cat", "sat", "on", "a", "warm", "mat", "and", "slept", "well", "today"]
+BAD_WORDS = ["green", "ideas", "sleep", "furiously", "colour", "below", "over", "quickly", "yes",
+             "seven"]
+
+
+def toy_rows(n: int, seed: int) -> list[tuple[int, str]]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = i % 2
+        words = rng.choices(GOOD_WORDS if label else BAD_WORDS, k=rng.randint(3, 9))
+        rows.append((label, " ".join(words).capitalize() + "."))
+    return rows
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_tsv(path: Path, rows: list[tuple[int, str]]) -> Path:
+    path.write_text("".join(f"toy\t{label}\t\t{text}\n" for label, text in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def toy_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("toy_cola")
+    write_tsv(data_dir / "train.tsv", toy_rows(160, seed=1))
+    write_tsv(data_dir / "validation.tsv", toy_rows(40, seed=2))
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from offline import build_tiny_model
+
+    sentences = [text for _, text in toy_rows(160, seed=1)]
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_bert"), sentences)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, toy_data_dir: Path,
+                tiny_model_dir: str) -> dict:
+    """One short training run on the toy task, shared by the tests that need a trained model."""
+    from config_schema import load_config
+    from train import train
+
+    out = tmp_path_factory.mktemp("run")
+    return train(load_config(
+        f"data.path={toy_data_dir}", f"model.name={tiny_model_dir}", "data.batch_size=16",
+        "training.trainer.max_epochs=8", "training.patience=8", "training.lr=3e-3",
+        f"output_dir={out}"))
+
+
+@pytest.fixture(scope="session")
+def onnx_model(trained_run: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained run exported: the int8 ONNX bundle that the service loads."""
+    from convert_model_to_onnx import convert
+
+    folder = tmp_path_factory.mktemp("onnx")
+    convert(trained_run["checkpoint"], str(folder / "model.onnx"),
+            str(folder / "model.int8.onnx"))
+    return folder / "model.int8.onnx"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch):
+    """A real AWS API on 127.0.0.1 (moto's server): boto3 and DVC, in this process and in its
+    children, talk to it through AWS_ENDPOINT_URL, with dummy credentials."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{server._port}"
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    yield endpoint
+    server.stop()

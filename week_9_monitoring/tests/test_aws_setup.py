@@ -1,0 +1,152 @@
+"""aws_setup.py against a real AWS API (moto's server): what `create` makes and how it is locked
+down, that it is idempotent and repairs drift, that `delete` leaves nothing, and the policies."""
+
+import json
+
+import boto3
+import pytest
+
+from aws_setup import Names, main
+
+REPO = "learner/cola"
+REGION = "eu-west-1"
+ARGS = ["--github-repository", REPO, "--region", REGION]
+
+
+def clients() -> tuple:
+    return tuple(boto3.client(s, region_name=REGION) for s in ("ecr", "s3", "iam"))
+
+
+def names() -> Names:
+    return Names("123456789012", REGION, REPO, bucket=f"cola-dvc-123456789012-{REGION}")
+
+
+def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_create_makes_a_locked_down_repository_bucket_and_role(aws, capsys) -> None:
+    status, out, _ = run(capsys, "create", *ARGS, "--keep", "5")
+    assert status == 0
+    values = dict(line.split(": ", 1) for line in out.splitlines())
+    assert values["AWS_ROLE_ARN"] == "arn:aws:iam::123456789012:role/cola-github-actions"
+    assert values["image"] == f"123456789012.dkr.ecr.{REGION}.amazonaws.com/cola-service"
+    assert values["dvc remote"] == f"s3://{names().bucket}/cola"
+
+    ecr, s3, iam = clients()
+    repo = ecr.describe_repositories(repositoryNames=["cola-service"])["repositories"][0]
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+    assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+    rule = json.loads(ecr.get_lifecycle_policy(
+        repositoryName="cola-service")["lifecyclePolicyText"])["rules"][0]
+    assert rule["selection"]["countNumber"] == 5 and rule["action"] == {"type": "expire"}
+
+    bucket = names().bucket
+    assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] == REGION
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    sse = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+    assert sse["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert block == dict.fromkeys(("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
+                                   "RestrictPublicBuckets"), True)
+
+    role = iam.get_role(RoleName="cola-github-actions")["Role"]
+    assert role["AssumeRolePolicyDocument"] == names().policy("trust-policy")
+    inline = iam.get_role_policy(RoleName="cola-github-actions", PolicyName="ecr-and-dvc-remote")
+    assert inline["PolicyDocument"] == names().policy("permissions-policy")
+    providers = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+    provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=providers[0]["Arn"])
+    assert provider["ClientIDList"] == ["sts.amazonaws.com"]
+
+
+def test_create_again_changes_nothing_and_repairs_drift(aws, capsys) -> None:
+    first = run(capsys, "create", *ARGS)
+    ecr, s3, iam = clients()
+    ecr.put_image_tag_mutability(repositoryName="cola-service", imageTagMutability="MUTABLE")
+    s3.put_bucket_versioning(Bucket=names().bucket, VersioningConfiguration={"Status": "Suspended"})
+    iam.update_assume_role_policy(RoleName="cola-github-actions", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                 "Principal": {"AWS": "*"}}]}))
+    assert run(capsys, "create", *ARGS) == first
+    repo = ecr.describe_repositories(repositoryNames=["cola-service"])["repositories"][0]
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+    assert s3.get_bucket_versioning(Bucket=names().bucket)["Status"] == "Enabled"
+    role = iam.get_role(RoleName="cola-github-actions")["Role"]
+    assert role["AssumeRolePolicyDocument"] == names().policy("trust-policy")
+    assert len(iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]) == 1
+
+
+def test_delete_leaves_nothing_even_a_bucket_with_old_versions(aws, capsys) -> None:
+    run(capsys, "create", *ARGS)
+    ecr, s3, iam = clients()
+    bucket = names().bucket
+    for body in (b"v1", b"v2"):
+        s3.put_object(Bucket=bucket, Key="cola/files/md5/ab/cdef", Body=body)
+    s3.delete_object(Bucket=bucket, Key="cola/files/md5/ab/cdef")  # a delete marker
+    manifest = {"schemaVersion": 2, "mediaType":
+                "application/vnd.docker.distribution.manifest.v2+json", "layers": [],
+                "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                           "size": 2, "digest": "sha256:" + "0" * 64}}
+    ecr.put_image(repositoryName="cola-service", imageManifest=json.dumps(manifest),
+                  imageTag="abc123")
+
+    status, out, _ = run(capsys, "delete", *ARGS)
+    assert status == 0 and out.count("deleted:") == 3
+    assert ecr.describe_repositories()["repositories"] == []
+    assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert all(r["RoleName"] != "cola-github-actions" for r in iam.list_roles()["Roles"])
+    assert run(capsys, "delete", *ARGS) == (0, "nothing to delete\n", "")
+
+
+def test_the_role_trusts_one_branch_of_one_repository_only() -> None:
+    [statement] = Names("111122223333", "ap-south-1", "someone/fork", "release").policy(
+        "trust-policy")["Statement"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Principal"] == {"Federated": "arn:aws:iam::111122223333:oidc-provider/"
+                                      "token.actions.githubusercontent.com"}
+    # StringEquals, not StringLike: no wildcard can widen it to other repositories or branches
+    assert statement["Condition"] == {"StringEquals": {
+        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+        "token.actions.githubusercontent.com:sub": "repo:someone/fork:ref:refs/heads/release"}}
+
+
+def test_the_role_may_touch_only_its_repository_bucket_and_function() -> None:
+    statements = Names("111122223333", "ap-south-1", REPO, repository="svc", bucket="b",
+                       function="fn").policy("permissions-policy")["Statement"]
+    allowed = {}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"]
+        for action in [actions] if isinstance(actions, str) else actions:
+            assert "*" not in action and action.split(":")[0] in {"ecr", "s3", "lambda"}
+            resources = statement["Resource"]
+            for resource in [resources] if isinstance(resources, str) else resources:
+                allowed.setdefault(resource, set()).add(action)
+    # ECR's login call has no resource-level permissions: "*" is the only choice, for it alone
+    assert allowed.pop("*") == {"ecr:GetAuthorizationToken"}
+    function = "arn:aws:lambda:ap-south-1:111122223333:function:fn"
+    assert set(allowed) == {"arn:aws:ecr:ap-south-1:111122223333:repository/svc",
+                            "arn:aws:s3:::b", "arn:aws:s3:::b/*", function, f"{function}:*"}
+    # the function's versions and aliases (fn:*), not every function whose name starts with fn
+    assert allowed[function] == allowed[f"{function}:*"] and "lambda:DeleteFunction" not in \
+        allowed[function]
+    assert allowed["arn:aws:s3:::b/*"] == {"s3:GetObject", "s3:PutObject"}  # no delete
+
+
+def test_without_credentials_it_fails_in_one_line(aws, capsys, monkeypatch, tmp_path) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    status, out, err = run(capsys, "create", *ARGS)
+    assert (status, out) == (2, "")
+    assert err == "error: create failed: Unable to locate credentials\n"
+
+
+def test_a_repository_name_without_its_owner_is_refused(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["create", "--github-repository", "cola"])
+    assert exit_.value.code == 2
+    assert "--github-repository must be OWNER/NAME, not 'cola'" in capsys.readouterr().err

@@ -1,0 +1,192 @@
+"""The SAM template and the deployment, run with real tools: cfn-lint and `sam validate`, `sam
+build` of the image, `sam local start-api` (HTTP requests through the local API Gateway) and
+`sam local start-lambda` (boto3 `invoke`), and deploy.py driving moto's Lambda control plane
+with the smoke request sent to SAM's local Lambda."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+from test_workflows import container_socket
+
+from conftest import WEEK_DIR, free_port
+from convert_model_to_onnx import convert
+from deploy import DeployError, deploy
+from deploy import main as deploy_main
+from inference_onnx import ColaONNXPredictor
+
+TEMPLATE = WEEK_DIR / "template.yaml"
+TOOLS = Path(sys.executable).parent
+SAM = (os.environ.get("SAM_CLI") or shutil.which("sam", path=str(WEEK_DIR / ".sam-venv" / "bin"))
+       or shutil.which("sam"))
+
+
+def test_cfn_lint_finds_nothing_in_the_template() -> None:
+    cfn_lint = shutil.which("cfn-lint", path=str(TOOLS)) or shutil.which("cfn-lint")
+    if cfn_lint is None:
+        pytest.fail("cfn-lint is missing: pip install -r requirements.txt")
+    result = subprocess.run([cfn_lint, str(TEMPLATE)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def sam_env() -> dict:
+    # no AWS keys: with fake ones every local invoke spends seconds retrying STS
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {**env, "DOCKER_HOST": container_socket() or "", "SAM_CLI_TELEMETRY": "0",
+            "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def need_sam() -> None:
+    missing = [what for what, ok in [("the SAM CLI (make sam-setup)", SAM),
+                                     ("a container engine socket", container_socket())] if not ok]
+    if missing:
+        if os.environ.get("REQUIRE_CONTAINERS") or os.environ.get("CI"):
+            pytest.fail(f"missing: {', '.join(missing)}")
+        pytest.skip(f"needs {', '.join(missing)}")
+
+
+def sam(*args: str, cwd: Path, timeout: int = 900) -> str:
+    result = subprocess.run([SAM, *args], cwd=cwd, env=sam_env(), capture_output=True,
+                            text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def built(trained_run: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """This week's template built with `sam build`, the tiny model in the image."""
+    need_sam()
+    project = tmp_path_factory.mktemp("sam_project")
+    for name in ("template.yaml", "Dockerfile.lambda", ".dockerignore", "lambda_handler.py",
+                 "inference_onnx.py", "prediction.py", "serving.py", "requirements_lambda.txt"):
+        shutil.copy(WEEK_DIR / name, project / name)
+    onnx = project / "outputs" / "onnx"
+    convert(trained_run["checkpoint"], str(onnx / "model.onnx"), str(onnx / "model.int8.onnx"))
+    sam("validate", "--lint", "--region", "us-east-1", cwd=project, timeout=120)
+    sam("build", cwd=project)
+    return {"project": project, "model": onnx / "model.int8.onnx"}
+
+
+def serve(built: dict, command: str) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [SAM, "local", command, "--port", str(port), "--skip-pull-image",
+         "--warm-containers", "EAGER"], cwd=built["project"], env=sam_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stdout.read()
+            try:
+                httpx.get(url, timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def local_api(built: dict) -> Iterator[str]:
+    yield from serve(built, "start-api")
+
+
+@pytest.fixture(scope="module")
+def local_lambda(built: dict) -> Iterator[str]:
+    yield from serve(built, "start-lambda")
+
+
+@pytest.mark.slow
+@pytest.mark.container
+def test_the_local_http_api_serves_predictions_and_errors(local_api: str, built: dict) -> None:
+    predictor = ColaONNXPredictor(built["model"])
+    response = httpx.post(f"{local_api}/predict", json={"text": "The boy is sleeping."},
+                          timeout=120)
+    assert response.status_code == 200
+    assert response.json() == predictor.predict(["The boy is sleeping."])[0]
+    health = httpx.get(f"{local_api}/health", timeout=60)
+    assert health.status_code == 200 and health.json()["model"]["file"] == "model.int8.onnx"
+    bad = httpx.post(f"{local_api}/predict", content=b'{"text": ""}',
+                     headers={"Content-Type": "application/json"}, timeout=60)
+    assert bad.status_code == 422 and "detail" in bad.json()
+    # warm requests through the local API Gateway (the measured numbers are in the README)
+    times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        httpx.post(f"{local_api}/predict", json={"text": "Who left?"}, timeout=60)
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    print(f"sam local start-api warm p50 {times[10]:.1f} ms, slowest of 20 {times[-1]:.1f} ms")
+
+
+@pytest.fixture
+def control_plane(aws: str) -> dict:
+    """The function as it exists in AWS before the deploy: moto's Lambda API, an image function
+    with a `live` alias on version 1."""
+    iam = boto3.client("iam")
+    role = iam.create_role(RoleName="cola-lambda", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "lambda.amazonaws.com"}}]
+    }))["Role"]["Arn"]
+    control = boto3.client("lambda")
+    control.create_function(FunctionName="cola-predict", Role=role, PackageType="Image",
+                            Code={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/"
+                                  "cola-service:old-lambda"}, MemorySize=1024, Timeout=30)
+    control.get_waiter("function_active_v2").wait(FunctionName="cola-predict")
+    control.publish_version(FunctionName="cola-predict")
+    control.create_alias(FunctionName="cola-predict", Name="live", FunctionVersion="1")
+    # the new image, pushed to ECR under its tag (the emulator holds manifests, not bytes)
+    ecr = boto3.client("ecr")
+    ecr.create_repository(repositoryName="cola-service", imageTagMutability="IMMUTABLE")
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
+                           "digest": "sha256:" + "1" * 64}, "layers": []}
+    digest = ecr.put_image(repositoryName="cola-service", imageManifest=json.dumps(manifest),
+                           imageTag="new-lambda")["image"]["imageId"]["imageDigest"]
+    return {"client": control, "digest": digest}
+
+
+NEW_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/cola-service:new-lambda"
+
+
+@pytest.mark.slow
+@pytest.mark.container
+def test_deploy_moves_live_only_after_the_new_version_answers(control_plane: dict,
+                                                              local_lambda: str,
+                                                              capsys) -> None:
+    control = control_plane["client"]
+    invoker = boto3.client("lambda", endpoint_url=local_lambda, region_name="us-east-1",
+                           aws_access_key_id="local", aws_secret_access_key="local")
+    # a smoke request the function refuses: the alias must not move
+    with pytest.raises(DeployError, match="failed the smoke request, 'live' not moved"):
+        deploy(control, invoker, "cola-predict", NEW_IMAGE, smoke={"text": ""}, qualify=False)
+    assert control.get_alias(FunctionName="cola-predict", Name="live")["FunctionVersion"] == "1"
+
+    assert deploy_main(["--function", "cola-predict", "--image-uri", NEW_IMAGE,
+                        "--invoke-endpoint", local_lambda]) == 0
+    pinned = NEW_IMAGE.replace(":new-lambda", f"@{control_plane['digest']}")
+    assert capsys.readouterr().out == f"cola-predict:live -> version 3 ({pinned})\n"
+    live = control.get_alias(FunctionName="cola-predict", Name="live")["FunctionVersion"]
+    assert live == "3"
+    code = control.get_function(FunctionName="cola-predict", Qualifier=live)["Code"]
+    assert code["ImageUri"] == pinned  # the digest the tag named, not the movable tag
+
+
+def test_a_deploy_to_a_missing_function_fails_in_one_line(aws: str, capsys) -> None:
+    assert deploy_main(["--function", "nope", "--image-uri", NEW_IMAGE]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: deploy failed: ") and len(err.strip().splitlines()) == 1
