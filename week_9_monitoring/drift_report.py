@@ -18,12 +18,11 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from drift import NUMERIC, FeatureDrift, compare
 from prediction import LABELS
-from reports import save_figure, table, write_page
+from reports import plt, save_figure, table, write_page
 from shipper import index_prefix, load_template, make_client, read_events
 
 DRIFT_TEMPLATE_FILE = Path(__file__).resolve().parent / "monitoring" / "drift_index_template.json"

@@ -112,3 +112,32 @@ def aws(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv(name, value)
     yield endpoint
     server.stop()
+
+
+@pytest.fixture
+def opensearch() -> str:
+    """The OpenSearch REST API on 127.0.0.1, in memory (osmem-server): a test double for the
+    real OpenSearch, which docker-compose.monitoring.yml runs. A fresh, empty one per test."""
+    import subprocess
+    import time
+    import urllib.request
+
+    from osmem_server import resolve_binary
+
+    url = f"http://127.0.0.1:{free_port()}"
+    server = subprocess.Popen([resolve_binary(), "-addr", url.removeprefix("http://"),
+                               "-no-stdin-watch"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError(f"osmem-server did not answer on {url}") from None
+            time.sleep(0.05)
+    yield url
+    server.kill()
+    server.wait()
