@@ -152,10 +152,12 @@ def draw(results: list[tuple[Panel, list, list[float]]]) -> plt.Figure:
         ax.set_title(panel.title, fontsize=10)
         if not keys:
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
         elif panel.vis == "pie":
             ax.pie(ys, labels=keys, autopct="%1.0f%%")
         elif panel.vis == "histogram":
-            ax.bar(keys, ys, width=panel.bucket.params["interval"], align="edge")
+            ax.bar(keys, ys, width=panel.bucket.params["interval"], align="edge",
+                   edgecolor="white")
         elif panel.vis == "line":
             ax.plot([k[5:16].replace("T", " ") for k in keys], ys, marker="o")
             ax.tick_params(axis="x", labelrotation=45, labelsize=7)
