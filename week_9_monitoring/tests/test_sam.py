@@ -65,8 +65,11 @@ def built(trained_run: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """This week's template built with `sam build`, the tiny model in the image."""
     need_sam()
     project = tmp_path_factory.mktemp("sam_project")
-    for name in ("template.yaml", "Dockerfile.lambda", ".dockerignore", "lambda_handler.py",
-                 "inference_onnx.py", "prediction.py", "serving.py", "requirements_lambda.txt"):
+    # the build context as .dockerignore lets it through (its "!" lines), but the model
+    keep = [line[1:] for line in (WEEK_DIR / ".dockerignore").read_text().splitlines()
+            if line.startswith("!") and not line.startswith("!outputs/")]
+    for name in ("template.yaml", "Dockerfile.lambda", ".dockerignore", *keep):
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(WEEK_DIR / name, project / name)
     onnx = project / "outputs" / "onnx"
     convert(trained_run["checkpoint"], str(onnx / "model.onnx"), str(onnx / "model.int8.onnx"))
