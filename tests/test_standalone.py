@@ -21,7 +21,7 @@ GENERATED = {".": {"outputs", "lightning_logs", "wandb", "multirun", "dvc-storag
 PROVIDERS = {"pytorch_lightning": "pytorch-lightning", "huggingface_hub": "huggingface-hub",
              "hydra": "hydra-core", "omegaconf": "hydra-core", "yaml": "PyYAML",
              "moto": "moto[server]", "boto3": "boto3", "botocore": "boto3", "numpy": "onnxruntime",
-             "pydantic": "fastapi", "onnx_ir": "onnxscript"}
+             "pydantic": "fastapi", "onnx_ir": "onnxscript", "opensearchpy": "opensearch-py"}
 
 
 def pins(path: Path) -> dict[str, str]:

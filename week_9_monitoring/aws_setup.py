@@ -40,6 +40,7 @@ class Names:
     keep: int = 10  # images the lifecycle policy keeps
     partition: str = "aws"
     function: str = "cola-predict"  # the Lambda function the role may deploy
+    domain: str = "cola-monitoring"  # the OpenSearch domain the drift report reads
 
     def policy(self, name: str) -> dict:
         """iam/<name>.json with these names filled in."""
@@ -145,6 +146,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", type=int, default=Names.keep, help="images to keep")
     parser.add_argument("--function", default=Names.function,
                         help="the Lambda function the role may deploy")
+    parser.add_argument("--domain", default=Names.domain,
+                        help="the OpenSearch domain the role may read and write")
     args = parser.parse_args(argv)
     if args.github_repository.count("/") != 1 or not all(args.github_repository.split("/")):
         parser.error(f"--github-repository must be OWNER/NAME, not {args.github_repository!r}")
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         account, partition = identity["Account"], identity["Arn"].split(":")[1]
         names = Names(account, region, args.github_repository, args.branch, args.repository,
                       args.bucket or f"cola-dvc-{account}-{region}", args.role, args.keep,
-                      partition, args.function)
+                      partition, args.function, args.domain)
         if args.action == "create":
             for key, value in create(names, session).items():
                 print(f"{key}: {value}")

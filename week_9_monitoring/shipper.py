@@ -30,6 +30,7 @@ from prediction_log import EVENT
 
 TEMPLATE_FILE = Path(__file__).resolve().parent / "monitoring" / "index_template.json"
 RETRYABLE = {429, 500, 502, 503, 504}  # statuses worth another try; other errors are final
+FILTER_PATTERN = f'{{ $.event = "{EVENT}" }}'  # CloudWatch Logs: the prediction events only
 
 
 def load_template(path: Path = TEMPLATE_FILE) -> dict:
@@ -173,7 +174,7 @@ def cloudwatch_lines(log_group: str, since_minutes: int) -> Iterator[str]:
 
     start = int((time.time() - since_minutes * 60) * 1000)
     pages = boto3.client("logs").get_paginator("filter_log_events").paginate(
-        logGroupName=log_group, startTime=start, filterPattern=f'{{ $.event = "{EVENT}" }}')
+        logGroupName=log_group, startTime=start, filterPattern=FILTER_PATTERN)
     for page in pages:
         for event in page["events"]:
             yield event["message"]

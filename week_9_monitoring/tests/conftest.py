@@ -4,6 +4,7 @@ import os
 import random
 import socket
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before any Hugging Face import: tests never use the network
@@ -141,3 +142,30 @@ def opensearch() -> str:
     yield url
     server.kill()
     server.wait()
+
+
+# --- monitoring (week 9) ----------------------------------------------------------------------
+
+def make_events(n: int, start: datetime = datetime(2026, 11, 27, 23, 50, tzinfo=UTC),
+                step_s: float = 1.0) -> list[dict]:
+    """n prediction events, one request each, as prediction_log.py writes them."""
+    events = []
+    for i in range(n):
+        stamp = (start + timedelta(seconds=i * step_s)).isoformat(timespec="milliseconds")
+        events.append({
+            "event": "prediction", "@timestamp": stamp.replace("+00:00", "Z"),
+            "event_id": f"req{i:05d}-0", "request_id": f"req{i:05d}", "source": "fastapi",
+            "model_sha256": "ab" * 32, "model_version": "local", "text_chars": 10 + i % 50,
+            "text_tokens": 3 + i % 12, "unk_share": 0.0, "label": ("acceptable", "unacceptable")[
+                i % 3 == 0], "score": 0.503 + (i % 49) / 100, "latency_ms": 2.5 + i % 7,
+            "batch_size": 1})
+    return events
+
+
+def indexed_ids(url: str) -> list[str]:
+    from opensearchpy import OpenSearch
+
+    client = OpenSearch([url])
+    client.indices.refresh(index="cola-predictions-*")
+    hits = client.search(index="cola-predictions-*", body={"size": 10_000, "_source": False})
+    return [hit["_id"] for hit in hits["hits"]["hits"]]

@@ -112,23 +112,26 @@ def test_the_role_trusts_one_branch_of_one_repository_only() -> None:
         "token.actions.githubusercontent.com:sub": "repo:someone/fork:ref:refs/heads/release"}}
 
 
-def test_the_role_may_touch_only_its_repository_bucket_and_function() -> None:
+def test_the_role_may_touch_only_its_repository_bucket_function_and_domain() -> None:
     statements = Names("111122223333", "ap-south-1", REPO, repository="svc", bucket="b",
-                       function="fn").policy("permissions-policy")["Statement"]
+                       function="fn", domain="dom").policy("permissions-policy")["Statement"]
     allowed = {}
     for statement in statements:
         assert statement["Effect"] == "Allow"
         actions = statement["Action"]
         for action in [actions] if isinstance(actions, str) else actions:
-            assert "*" not in action and action.split(":")[0] in {"ecr", "s3", "lambda"}
+            assert "*" not in action and action.split(":")[0] in {"ecr", "s3", "lambda", "es"}
             resources = statement["Resource"]
             for resource in [resources] if isinstance(resources, str) else resources:
                 allowed.setdefault(resource, set()).add(action)
     # ECR's login call has no resource-level permissions: "*" is the only choice, for it alone
     assert allowed.pop("*") == {"ecr:GetAuthorizationToken"}
     function = "arn:aws:lambda:ap-south-1:111122223333:function:fn"
+    domain = "arn:aws:es:ap-south-1:111122223333:domain/dom/*"  # its indices, not its settings
     assert set(allowed) == {"arn:aws:ecr:ap-south-1:111122223333:repository/svc",
-                            "arn:aws:s3:::b", "arn:aws:s3:::b/*", function, f"{function}:*"}
+                            "arn:aws:s3:::b", "arn:aws:s3:::b/*", function, f"{function}:*",
+                            domain}
+    assert allowed[domain] == {"es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut"}
     # the function's versions and aliases (fn:*), not every function whose name starts with fn
     assert allowed[function] == allowed[f"{function}:*"] and "lambda:DeleteFunction" not in \
         allowed[function]

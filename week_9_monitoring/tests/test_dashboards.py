@@ -9,10 +9,10 @@ import pytest
 from opensearchpy import OpenSearch
 
 import dashboard
+from conftest import make_events
 from dashboard import FIELD_TYPES, INDEX_PATTERNS, NDJSON, PANELS, query, saved_objects, values
 from drift_report import DRIFT_TEMPLATE_FILE
 from shipper import Shipper, dead_letter_file, load_template
-from test_shipper import make_events
 
 MAPPINGS = {"cola-predictions": load_template()["template"]["mappings"]["properties"],
             "cola-drift": json.loads(DRIFT_TEMPLATE_FILE.read_text())["template"]["mappings"][

@@ -9,8 +9,7 @@ import pytest
 from opensearchpy import OpenSearch
 
 import log_forwarder
-from conftest import free_port
-from test_shipper import indexed_ids, make_events
+from conftest import free_port, indexed_ids, make_events
 
 
 def subscription_event(messages: list[str], kind: str = "DATA_MESSAGE") -> dict:

@@ -3,17 +3,20 @@ index template, ids from the events (re-shipping adds nothing), requests in the 
 formats, and nothing lost when the target dies mid-run: every event is indexed or in the
 dead-letter file, and the dead-letter file ships later."""
 
+import contextlib
 import json
 import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import boto3
 import pytest
 from opensearchpy import OpenSearch
 from opensearchpy.connection import Urllib3HttpConnection
 
+from conftest import indexed_ids, make_events
 from shipper import Counts, Shipper, dead_letter_file, load_template, main, read_events
 
 PREFIX = "cola-predictions"
@@ -23,35 +26,12 @@ TEMPLATE_KEYS = {"index_patterns", "template", "priority", "version", "composed_
 FIELD_TYPES = {"keyword", "text", "date", "integer", "long", "float", "double", "boolean"}
 
 
-def make_events(n: int, start: datetime = datetime(2026, 11, 27, 23, 50, tzinfo=UTC),
-                step_s: float = 1.0) -> list[dict]:
-    """n prediction events, one request each, as prediction_log.py writes them."""
-    events = []
-    for i in range(n):
-        stamp = (start + timedelta(seconds=i * step_s)).isoformat(timespec="milliseconds")
-        events.append({
-            "event": "prediction", "@timestamp": stamp.replace("+00:00", "Z"),
-            "event_id": f"req{i:05d}-0", "request_id": f"req{i:05d}", "source": "fastapi",
-            "model_sha256": "ab" * 32, "model_version": "local", "text_chars": 10 + i % 50,
-            "text_tokens": 3 + i % 12, "unk_share": 0.0, "label": ("acceptable", "unacceptable")[
-                i % 3 == 0], "score": 0.503 + (i % 49) / 100, "latency_ms": 2.5 + i % 7,
-            "batch_size": 1})
-    return events
-
-
 def write_log(path: Path, events: list[dict]) -> Path:
     """A service log: events between other lines, as the service writes them."""
     lines = ['INFO:     Started server process [1]', '{"ts": 1, "method": "POST", "status": 200}']
     lines += [json.dumps(e) for e in events] + ["not json {", "{\"event\": \"other\"}"]
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def indexed_ids(url: str) -> list[str]:
-    client = OpenSearch([url])
-    client.indices.refresh(index=f"{PREFIX}-*")
-    hits = client.search(index=f"{PREFIX}-*", body={"size": 10_000, "_source": False})
-    return [hit["_id"] for hit in hits["hits"]["hits"]]
 
 
 def test_events_go_to_daily_indices_made_from_the_template(opensearch: str,
@@ -99,9 +79,9 @@ def test_events_the_mapping_refuses_go_to_the_dead_letter_file(opensearch: str,
 
 class Recording(Urllib3HttpConnection):
     """The client's connection, keeping every request it sends."""
-    sent: list[tuple[str, str, bytes | None]] = []
+    sent: ClassVar[list[tuple[str, str, bytes | None]]] = []
 
-    def perform_request(self, method, url, params=None, body=None, **kwargs):  # noqa: ANN001
+    def perform_request(self, method, url, params=None, body=None, **kwargs):
         Recording.sent.append((method, url, body))
         return super().perform_request(method, url, params, body, **kwargs)
 
@@ -174,10 +154,8 @@ class Proxy:
         self.dead.set()
         for s in [self.listener, *self.sockets]:  # shutdown first: close alone leaves a
             # listening socket that another thread waits on in accept() open
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()
 
 

@@ -1,0 +1,119 @@
+"""The template's monitoring part against the code it wires together: the subscription selects
+the lines prediction_log.py writes, the forwarder's image holds its handler and every module it
+imports, the alarms read metrics the handler emits, and the billed domain is opt-in and goes
+away with the stack."""
+
+import ast
+import re
+
+import yaml
+
+from conftest import WEEK_DIR
+from shipper import FILTER_PATTERN
+
+
+class CloudFormationLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short forms: !Ref x -> {"Ref": x}, !Sub s -> {"Fn::Sub": s}."""
+
+
+def short_form(loader: yaml.SafeLoader, tag: str, node: yaml.Node) -> dict:
+    value = (loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode)
+             else loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode)
+             else loader.construct_mapping(node))
+    return {tag if tag == "Ref" else f"Fn::{tag}": value}
+
+
+CloudFormationLoader.add_multi_constructor("!", short_form)
+TEMPLATE = yaml.load((WEEK_DIR / "template.yaml").read_text(), CloudFormationLoader)
+RESOURCES = TEMPLATE["Resources"]
+
+
+def local_imports(module: str, seen: set[str] | None = None) -> set[str]:
+    """The modules of this folder that importing `module` loads (imports inside functions,
+    such as the command lines' config, are not run by a Lambda handler)."""
+    seen = set() if seen is None else seen
+    seen.add(module)
+    for node in ast.parse((WEEK_DIR / f"{module}.py").read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module and \
+                (WEEK_DIR / f"{node.module}.py").is_file() and node.module not in seen:
+            local_imports(node.module, seen)
+    return seen
+
+
+def test_the_subscription_selects_the_prediction_events() -> None:
+    events = RESOURCES["ForwarderFunction"]["Properties"]["Events"]
+    (subscription,) = events.values()
+    assert subscription["Type"] == "CloudWatchLogs"
+    assert subscription["Properties"]["LogGroupName"] == {"Ref": "PredictFunctionLogs"}
+    # the same filter as the shipper's CloudWatch source: { $.event = "prediction" }
+    assert subscription["Properties"]["FilterPattern"] == FILTER_PATTERN
+
+
+def test_the_forwarder_image_holds_its_handler_and_what_it_imports() -> None:
+    command = RESOURCES["ForwarderFunction"]["Properties"]["ImageConfig"]["Command"]
+    module, function = command[0].split(".")
+    assert f"def {function}(" in (WEEK_DIR / f"{module}.py").read_text()
+    dockerfile = (WEEK_DIR / "Dockerfile.lambda").read_text().replace("\\\n", " ")
+    copied = {word.removesuffix(".py") for line in dockerfile.splitlines()
+              if line.startswith("COPY ") for word in line.split()}
+    assert local_imports(module) <= copied
+    assert "monitoring/index_template.json" in copied  # the shipper's template, read at run time
+    dockerignore = (WEEK_DIR / ".dockerignore").read_text().splitlines()
+    assert all(f"!{name}.py" in dockerignore for name in local_imports(module))
+
+
+def test_the_alarms_read_metrics_the_handler_emits() -> None:
+    source = (WEEK_DIR / "lambda_handler.py").read_text()
+    emitted = set(re.findall(r'add_metric\(name="(\w+)"', source))
+    namespace = re.search(r'Metrics\(namespace="(\w+)", service="(\w+)"\)', source).groups()
+    read = []
+    for resource in RESOURCES.values():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        for query in resource["Properties"].get("Metrics", []):
+            if "MetricStat" in query:
+                metric = query["MetricStat"]["Metric"]
+                if metric["Namespace"] != "AWS/Lambda":
+                    read.append(metric["MetricName"])
+                    assert (metric["Namespace"], metric["Dimensions"]) == (
+                        namespace[0], [{"Name": "service", "Value": namespace[1]}])
+    assert sorted(read) == ["Predictions", "UnacceptablePredictions"]
+    assert set(read) <= emitted
+
+
+def test_the_billed_domain_is_opt_in_and_deleted_with_the_stack() -> None:
+    assert TEMPLATE["Parameters"]["Monitoring"]["Default"] == "disabled"
+    for name in ("MonitoringDomain", "ForwarderFunction", "ForwarderDeadLetters"):
+        assert RESOURCES[name]["Condition"] == "MonitoringEnabled", name
+    domain = RESOURCES["MonitoringDomain"]
+    assert domain["DeletionPolicy"] == domain["UpdateReplacePolicy"] == "Delete"
+    properties = domain["Properties"]
+    assert properties["EncryptionAtRestOptions"]["Enabled"] is True
+    assert properties["NodeToNodeEncryptionOptions"]["Enabled"] is True
+    assert properties["DomainEndpointOptions"]["EnforceHTTPS"] is True
+
+
+def test_the_forwarder_may_only_write_to_the_domain_and_keeps_what_fails() -> None:
+    properties = RESOURCES["ForwarderFunction"]["Properties"]
+    (policy,) = properties["Policies"]
+    (statement,) = policy["Statement"]
+    assert statement["Action"] == ["es:ESHttpPost", "es:ESHttpPut"]
+    assert statement["Resource"] == {"Fn::Sub": "${MonitoringDomain.Arn}/*"}
+    assert properties["DeadLetterQueue"] == {
+        "Type": "SQS", "TargetArn": {"Fn::GetAtt": "ForwarderDeadLetters.Arn"}}
+
+
+def test_the_compose_file_runs_the_domain_s_opensearch_locally() -> None:
+    compose = yaml.safe_load((WEEK_DIR / "docker-compose.monitoring.yml").read_text())
+    services = compose["services"]
+    engine = RESOURCES["MonitoringDomain"]["Properties"]["EngineVersion"]  # OpenSearch_2.19
+    for name, repository in (("opensearch", "opensearchproject/opensearch"),
+                             ("dashboards", "opensearchproject/opensearch-dashboards")):
+        image, tag = services[name]["image"].split(":")
+        assert image == repository and re.fullmatch(r"\d+\.\d+\.\d+", tag), "pin a release"
+        assert tag.startswith(engine.removeprefix("OpenSearch_") + "."), (tag, engine)
+        for port in services[name]["ports"]:
+            assert port.startswith("127.0.0.1:"), "the security plugin is off: local only"
+    assert services["opensearch"]["ports"] == ["127.0.0.1:9200:9200"]
+    config = yaml.safe_load((WEEK_DIR / "configs" / "config.yaml").read_text())
+    assert config["monitoring"]["opensearch"] == "http://localhost:9200"
