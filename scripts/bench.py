@@ -149,12 +149,15 @@ def engine_or_none() -> str | None:
     return os.environ.get("CONTAINER_ENGINE") or shutil.which("podman") or shutil.which("docker")
 
 
-def build_image(engine: str, model: str, tag: str, files: tuple[str, ...],
-                dockerfile: str = "Dockerfile") -> None:
-    """Build `tag` from this week's `dockerfile` with `model` as the exported model."""
+def build_image(engine: str, model: str, tag: str, dockerfile: str = "Dockerfile") -> None:
+    """Build `tag` from this week's `dockerfile` with `model` as the exported model; the build
+    context holds what .dockerignore lets through (its "!" lines)."""
     with tempfile.TemporaryDirectory() as context:
-        for name in files:
-            shutil.copy(name, context)
+        keep = [line[1:] for line in Path(".dockerignore").read_text().splitlines()
+                if line.startswith("!") and not line.startswith("!outputs/")]
+        for name in (dockerfile, ".dockerignore", *keep):
+            Path(context, name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(name, Path(context, name))
         Path(context, "outputs/onnx").mkdir(parents=True)
         shutil.copy(model, Path(context, "outputs/onnx/model.int8.onnx"))
         build = subprocess.run([engine, "build", "-f", str(Path(context, dockerfile)), "-t", tag,
@@ -169,9 +172,7 @@ def container(model: str, plan: dict) -> dict | None:
     if engine is None:
         return None
     tag = "cola-service:bench"
-    build_image(engine, model, tag, ("Dockerfile", ".dockerignore", "app.py",
-                                     "inference_onnx.py", "prediction.py", "serving.py",
-                                     "requirements_inference.txt"))
+    build_image(engine, model, tag)
     port = free_port()
     started = subprocess.run([engine, "run", "-d", "--rm", "-p", f"127.0.0.1:{port}:8000", tag],
                              capture_output=True, text=True, check=True).stdout.strip()
@@ -198,9 +199,7 @@ def lambda_function(model: str, plan: dict) -> dict | None:
     if engine is None or not Path("Dockerfile.lambda").is_file():
         return None
     tag = "cola-lambda:bench"
-    build_image(engine, model, tag, ("Dockerfile.lambda", ".dockerignore", "lambda_handler.py",
-                                     "inference_onnx.py", "prediction.py", "serving.py",
-                                     "requirements_lambda.txt"), "Dockerfile.lambda")
+    build_image(engine, model, tag, "Dockerfile.lambda")
     port = free_port()
     url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
     name = subprocess.run([engine, "run", "-d", "-p", f"127.0.0.1:{port}:8080", tag],

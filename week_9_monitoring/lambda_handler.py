@@ -7,7 +7,8 @@ same requests, answers and errors, behind API Gateway or invoked directly.
 
 The model loads once per execution environment, at init (outside the handler), so only a
 cold start pays for it. Logs are JSON lines (Powertools Logger: request id, cold start);
-metrics use CloudWatch's embedded metric format (Powertools Metrics).
+metrics use CloudWatch's embedded metric format (Powertools Metrics). Each prediction is also
+one event line (prediction_log.py), which a log subscription sends on to OpenSearch.
 """
 
 import base64
