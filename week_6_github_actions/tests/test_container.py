@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import WEEK_DIR, free_port
+from conftest import WEEK_DIR, copy_build_context, free_port
 from convert_model_to_onnx import convert
 from image_stats import main as image_stats_main
 from inference_onnx import ColaONNXPredictor
@@ -49,9 +49,7 @@ def is_podman() -> bool:
 def image(trained_run: dict, tmp_path_factory: pytest.TempPathFactory):
     """The image built from this week's Dockerfile, with the tiny model exported into it."""
     context = tmp_path_factory.mktemp("context")
-    for name in ("Dockerfile", ".dockerignore", "app.py", "inference_onnx.py", "prediction.py",
-                 "serving.py", "requirements_inference.txt"):
-        shutil.copy(WEEK_DIR / name, context / name)
+    copy_build_context(context)
     onnx_dir = context / "outputs" / "onnx"
     convert(trained_run["checkpoint"], str(onnx_dir / "model.onnx"),
             str(onnx_dir / "model.int8.onnx"))

@@ -2,6 +2,7 @@
 
 import os
 import random
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -82,6 +83,17 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, toy_data_dir: Path,
         f"data.path={toy_data_dir}", f"model.name={tiny_model_dir}", "data.batch_size=16",
         "training.trainer.max_epochs=8", "training.patience=8", "training.lr=3e-3",
         f"output_dir={out}"))
+
+
+def copy_build_context(dest: Path) -> Path:
+    """This week's image build context, as .dockerignore lets it through (its "!" lines): the
+    Dockerfiles and the code, without the model (the tests export their own into it)."""
+    keep = [line[1:] for line in (WEEK_DIR / ".dockerignore").read_text().splitlines()
+            if line.startswith("!") and not line.startswith("!outputs/")]
+    for name in (*(p.name for p in WEEK_DIR.glob("Dockerfile*")), ".dockerignore", *keep):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(WEEK_DIR / name, dest / name)
+    return dest
 
 
 @pytest.fixture(scope="session")
