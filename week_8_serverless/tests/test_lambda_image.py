@@ -4,7 +4,6 @@ Gateway invocations reach the handler in the image exactly as in AWS."""
 
 import json
 import re
-import shutil
 import uuid
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from test_container import engine
 from test_lambda_handler import BAD_BODIES, event
 
 from app import create_app
-from conftest import WEEK_DIR, free_port
+from conftest import copy_build_context, free_port
 from convert_model_to_onnx import convert
 from inference_onnx import ColaONNXPredictor
 from serving import Settings
@@ -28,9 +27,7 @@ INVOCATIONS = "/2015-03-31/functions/function/invocations"
 def lambda_image(trained_run: dict, tmp_path_factory: pytest.TempPathFactory):
     """The image from Dockerfile.lambda, with the tiny model exported into it."""
     context = tmp_path_factory.mktemp("lambda_context")
-    for name in ("Dockerfile.lambda", ".dockerignore", "lambda_handler.py", "inference_onnx.py",
-                 "prediction.py", "serving.py", "requirements_lambda.txt"):
-        shutil.copy(WEEK_DIR / name, context / name)
+    copy_build_context(context)
     onnx = context / "outputs" / "onnx"
     convert(trained_run["checkpoint"], str(onnx / "model.onnx"), str(onnx / "model.int8.onnx"))
     tag = f"cola-lambda:test-{uuid.uuid4().hex[:8]}"

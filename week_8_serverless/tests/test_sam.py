@@ -17,7 +17,7 @@ import httpx
 import pytest
 from test_workflows import container_socket
 
-from conftest import WEEK_DIR, free_port
+from conftest import WEEK_DIR, copy_build_context, free_port
 from convert_model_to_onnx import convert
 from deploy import DeployError, deploy
 from deploy import main as deploy_main
@@ -65,12 +65,8 @@ def built(trained_run: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """This week's template built with `sam build`, the tiny model in the image."""
     need_sam()
     project = tmp_path_factory.mktemp("sam_project")
-    # the build context as .dockerignore lets it through (its "!" lines), but the model
-    keep = [line[1:] for line in (WEEK_DIR / ".dockerignore").read_text().splitlines()
-            if line.startswith("!") and not line.startswith("!outputs/")]
-    for name in ("template.yaml", "Dockerfile.lambda", ".dockerignore", *keep):
-        (project / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(WEEK_DIR / name, project / name)
+    copy_build_context(project)
+    shutil.copy(WEEK_DIR / "template.yaml", project / "template.yaml")
     onnx = project / "outputs" / "onnx"
     convert(trained_run["checkpoint"], str(onnx / "model.onnx"), str(onnx / "model.int8.onnx"))
     sam("validate", "--lint", "--region", "us-east-1", cwd=project, timeout=120)
