@@ -10,11 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from opensearchpy import OpenSearch
 from test_container import engine
 from test_lambda_handler import BAD_BODIES, event
+from test_log_forwarder import lambda_lines, subscription_event
 
 from app import create_app
-from conftest import copy_build_context, free_port
+from conftest import copy_build_context, free_port, indexed_ids, make_events
 from convert_model_to_onnx import convert
 from inference_onnx import ColaONNXPredictor
 from serving import Settings
@@ -120,3 +122,20 @@ def test_the_image_holds_no_torch_and_stays_small(lambda_image: dict) -> None:
                      "/var/task").stdout.split()
     assert "torch" not in listing and "lambda_handler.py" in listing
     assert Path("outputs").name in listing
+
+
+def test_the_same_image_forwards_prediction_logs_to_opensearch(lambda_image: dict,
+                                                               opensearch: str) -> None:
+    """The forwarder's handler in the image, with what its --no-deps install holds, indexing
+    a CloudWatch Logs payload (host network: the test's OpenSearch is on 127.0.0.1)."""
+    events = make_events(25)
+    script = ("import json, os, log_forwarder; print(json.dumps(log_forwarder.handler("
+              "json.loads(os.environ['EVENT']), None)))")
+    run = engine("run", "--rm", "--network", "host", "-e", f"OPENSEARCH_URL={opensearch}",
+                 "-e", "OPENSEARCH_REGION=", "-e",
+                 f"EVENT={json.dumps(subscription_event(lambda_lines(events)))}",
+                 "--entrypoint", "python3", lambda_image["tag"], "-c", script)
+    assert json.loads(run.stdout.splitlines()[-1]) == {"indexed": 25, "existing": 0}
+    assert sorted(indexed_ids(opensearch)) == sorted(e["event_id"] for e in events)
+    doc = OpenSearch([opensearch]).get(index="cola-predictions-2026.11.27", id="req00004-0")
+    assert doc["_source"] == events[4]
