@@ -134,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{len(events)} events from {source}: fewer than monitoring.drift.min_events "
                   f"({drift.min_events}), no verdict")
             return 0
+        incomplete = sorted({f for e in events for f in (*NUMERIC, "label") if f not in e})
+        if incomplete:
+            raise ValueError(f"some events from {source} have no {', '.join(incomplete)}")
         results = compare(reference, events, drift.p_value, drift.psi)
         if client is not None:
             record(client, results, len(events))

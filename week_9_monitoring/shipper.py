@@ -15,6 +15,7 @@ cannot be indexed go to the dead-letter file, which this command ships again lat
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -61,6 +62,16 @@ def read_events(lines: Iterable[str]) -> Iterator[dict]:
             record = record["failed_event"]  # a line of a dead-letter file
         if isinstance(record, dict) and record.get("event") == EVENT:
             yield record
+
+
+def problem(event: dict) -> str | None:
+    """Why an event cannot even be sent (no id, no date for its index), or None."""
+    if not isinstance(event.get("event_id"), str) or not event["event_id"]:
+        return "no event_id"
+    stamp = event.get("@timestamp")
+    if not isinstance(stamp, str) or not re.match(r"\d{4}-\d{2}-\d{2}T", stamp):
+        return f"@timestamp {stamp!r} is not an ISO 8601 time"
+    return None
 
 
 def bulk_body(prefix: str, events: list[dict]) -> list[dict]:
@@ -116,8 +127,14 @@ class Shipper:
             self.client.indices.put_index_template(name=self.prefix, body=self.template)
             self.template_ready = True
 
-    def _ship_chunk(self, pending: list[dict], counts: Counts) -> None:
-        reason = ""
+    def _ship_chunk(self, events: list[dict], counts: Counts) -> None:
+        unsendable = [(event, why) for event in events if (why := problem(event))]
+        if unsendable:
+            self.dead_letter(unsendable)
+            counts.dead_letter += len(unsendable)
+        pending, reason = [event for event in events if not problem(event)], ""
+        if not pending:
+            return
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))

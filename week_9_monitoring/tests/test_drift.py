@@ -12,7 +12,7 @@ import pytest
 from opensearchpy import OpenSearch
 
 import drift_report
-from conftest import toy_rows, write_tsv
+from conftest import make_events, toy_rows, write_tsv
 from convert_model_to_onnx import save_reference
 from dashboard import INDEX_PATTERNS, PANELS, query, values
 from drift import compare, numeric_psi
@@ -134,9 +134,14 @@ def test_from_opensearch_the_results_feed_the_drift_panel(reference_file: Path,
     (["--set", "onnx.reference=/nonexistent/reference_stats.json"], "no reference statistics"),
     (["--set", "monitoring.drift.p_value=2"], "p_value must be in (0, 1)"),
     (["--events", "/nonexistent.log"], "No such file or directory"),
+    (["--events", "PARTIAL"], "have no score, text_tokens"),
 ])
 def test_bad_input_is_one_line(problem: list[str], message: str, reference_file: Path,
                                tmp_path: Path, capsys) -> None:
+    partial = tmp_path / "partial.log"  # events an older version wrote, without two fields
+    write_events(partial, [{k: v for k, v in e.items() if k not in ("score", "text_tokens")}
+                           for e in make_events(120)])
+    problem = [str(partial) if a == "PARTIAL" else a for a in problem]
     args = problem if "onnx.reference" in " ".join(problem) else [
         *problem, "--set", f"onnx.reference={reference_file}"]
     assert drift_report.main([*args, "--set", f"monitoring.report_dir={tmp_path}"]) == 2

@@ -67,14 +67,17 @@ def test_events_the_mapping_refuses_go_to_the_dead_letter_file(opensearch: str,
     events = make_events(10)
     events[3]["score"] = "high"                # not a float
     events[5]["unexpected"] = 1                # not in the strict mapping
+    del events[7]["event_id"]                  # cannot be sent at all
+    events[8]["@timestamp"] = "yesterday"
     dead = tmp_path / "dead.jsonl"
     counts = Shipper(OpenSearch([opensearch]), dead_letter_file(dead)).ship(events)
-    assert counts == Counts(indexed=8, dead_letter=2)
+    assert counts == Counts(indexed=6, dead_letter=4)
     lines = [json.loads(line) for line in dead.read_text().splitlines()]
-    assert [line["failed_event"] for line in lines] == [events[3], events[5]]
-    assert "score" in lines[0]["error"] and "strict" in lines[1]["error"]
+    assert [line["failed_event"] for line in lines] == [events[i] for i in (7, 8, 3, 5)]
+    assert [line["error"][:12] for line in lines[:2]] == ["no event_id", "@timestamp '"]
+    assert "score" in lines[2]["error"] and "strict" in lines[3]["error"]
     assert sorted(indexed_ids(opensearch)) == sorted(
-        e["event_id"] for i, e in enumerate(events) if i not in (3, 5))
+        e["event_id"] for i, e in enumerate(events) if i not in (3, 5, 7, 8))
 
 
 class Recording(Urllib3HttpConnection):
