@@ -58,21 +58,27 @@ train: setup  ## train in WEEK (default week 0); extra options in ARGS="..."
 predict: setup  ## predict a few sentences with WEEK's best checkpoint
 	cd $(WEEK) && $(PY) inference.py $(SENTENCES)
 
-# Every test once: the course-level tests run each week's fast tests in a copy of the week
-# outside the course (as a learner who copies it out would); then, in each week's folder, the
-# slow ones and those that read the real CoLA files beside the course. The parts are
+# The course-level tests run each week's fast tests in a copy of the week outside the course
+# (as a learner who copies it out would); then, in each week's folder, the slow tests (and
+# those that read the real CoLA files beside the course) of the files that week adds or
+# changes, and all of the last week's (a middle week's unchanged slow tests repeat what the
+# week that brought them and the last week check; `make test-week WEEK=...` runs them). The parts are
 # independent (own temporary folders, free ports, unique names), so JOBS of them run at a time
 # (much of it waits on containers and servers); each part's output is printed when it ends.
-test:  ## every test once: course-level (each week's fast tests, copied out), each week's slow ones; JOBS=2
+test:  ## course-level tests (each week's fast tests, copied out), then the slow tests each week adds or changes, and all of the last week's; JOBS=2
 	@OMP_NUM_THREADS=$(TEST_THREADS) $(MAKE) --no-print-directory -j$(JOBS) $(OUTPUT_SYNC) \
 		test-course $(addprefix test-slow-,$(WEEKS_LAST_FIRST))
 
 test-course: setup
 	$(PY) -m pytest tests
 
+# A week's slow tests run in the week whose test files they are in (new or changed there) and
+# in the last week, which holds the latest copy of every test; `make test-week` runs them all.
+# (Exit status 5: none of those files has a slow test.)
 test-slow-%: setup
-	@echo "== $*"
-	cd $* && $(PY) -m pytest -m "slow or real_data" tests
+	@tests="$$($(PYTHON) scripts/weekdiff.py --own-tests $(word 2,$(subst _, ,$*)))"; \
+	echo "== $* ($$tests)"; cd $* && $(PY) -m pytest -m "slow or real_data" $$tests; \
+	status=$$?; [ $$status -eq 0 ] || [ $$status -eq 5 ]
 
 smoke: setup  ## each week's fast tests only (no slow marker): under a minute a week
 	@for week in $(WEEKS); do \

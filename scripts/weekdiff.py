@@ -110,6 +110,18 @@ def check(root: Path = ROOT) -> list[str]:
     return problems
 
 
+def own_tests(number: int, root: Path = ROOT) -> list[str]:
+    """The test files a week brings: new or changed since the week before. The first and the
+    last week own all of theirs (the last one runs the latest copy of every test)."""
+    weeks = week_dirs(root)
+    tests = sorted(n for n in week_files(weeks[number])
+                   if re.fullmatch(r"tests/test_\w+\.py", n))
+    if number in (min(weeks), max(weeks)):
+        return tests
+    changes = compare(weeks[number - 1], weeks[number])
+    return [n for n in tests if n in changes.added or n in changes.modified]
+
+
 def is_code(name: str) -> bool:
     return Path(name).name != "README.md" and Path(name).parts[0] != "tests"
 
@@ -249,7 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="check every README's list")
     parser.add_argument("--stat", action="store_true", help="lines added/removed per file")
     parser.add_argument("--code", action="store_true", help="leave out READMEs and tests")
+    parser.add_argument("--own-tests", type=int, metavar="N",
+                        help="the test files week N adds or changes (all: first, last week)")
     args = parser.parse_args(argv)
+    if args.own_tests is not None:
+        print(" ".join(own_tests(args.own_tests)))
+        return 0
     if args.check:
         problems = check()
         print("\n".join(problems) or f"ok: {len(week_dirs())} weeks, every change declared")
