@@ -116,3 +116,25 @@ def test_stat_and_code_only_views(tmp_path: Path) -> None:
     code = weekdiff.stat(old, new, code_only=True)
     assert "README.md" not in code and "test_x.py" not in code and "extra.py" in code
     assert "3 files changed" in code
+
+
+def test_each_slow_test_file_runs_in_its_own_week_and_the_last(tmp_path: Path) -> None:
+    """make test's choice (weekdiff --own-tests): a week runs the test files it adds or
+    changes; the first and the last week run all of theirs."""
+    for number, tests in enumerate([{"test_a.py": "A = 1\n", "test_b.py": "B = 1\n"},
+                                    {"test_a.py": "A = 1\n", "test_b.py": "B = 2\n",
+                                     "test_c.py": "C = 1\n"},
+                                    {"test_a.py": "A = 1\n", "test_b.py": "B = 2\n",
+                                     "test_c.py": "C = 1\n"}]):
+        folder = tmp_path / f"week_{number}_x" / "tests"
+        folder.mkdir(parents=True)
+        for name, text in tests.items():
+            (folder / name).write_text(text)
+        (folder / "conftest.py").write_text("")
+    assert weekdiff.own_tests(0, tmp_path) == ["tests/test_a.py", "tests/test_b.py"]
+    assert weekdiff.own_tests(1, tmp_path) == ["tests/test_b.py", "tests/test_c.py"]
+    assert weekdiff.own_tests(2, tmp_path) == ["tests/test_a.py", "tests/test_b.py",
+                                               "tests/test_c.py"]
+    every_test = set().union(*(weekdiff.own_tests(n) for n in WEEKS))
+    assert every_test == {n for week in WEEKS.values() for n in weekdiff.week_files(week)
+                          if n.startswith("tests/test_") and n.endswith(".py")}
