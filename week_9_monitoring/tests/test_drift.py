@@ -12,13 +12,14 @@ import pytest
 from opensearchpy import OpenSearch
 
 import drift_report
+import simulate_traffic
 from conftest import make_events, toy_rows, write_tsv
 from convert_model_to_onnx import save_reference
 from dashboard import INDEX_PATTERNS, PANELS, query, values
 from drift import compare, numeric_psi
 from inference_onnx import ColaONNXPredictor
 from prediction_log import PredictionLog
-from shipper import Shipper, dead_letter_file
+from shipper import Shipper, dead_letter_file, read_events
 
 NEW_WORDS = ["quantum", "chromodynamics", "describes", "interacting", "quarks", "gluons",
              "photosynthesis", "mitochondria", "entropy", "lattice", "eigenvalue", "spinor"]
@@ -169,3 +170,21 @@ def test_the_statistics_separate_shifted_from_resampled_data() -> None:
     shifted = {r.feature: r.alert for r in compare(reference, events(15, 0.7), 0.01, 0.2)}
     assert shifted == dict.fromkeys(["text_chars", "text_tokens", "unk_share", "score",
                                      "label"], True)
+
+
+def test_simulated_traffic_is_events_and_drifts_when_asked(onnx_model: Path, tmp_path: Path,
+                                                           reference_file: Path,
+                                                           capsys) -> None:
+    sentences = write_tsv(tmp_path / "sentences.tsv", toy_rows(150, seed=21))
+    for drift, expected in ((False, 0), (True, 1)):
+        args = [str(sentences), "--model", str(onnx_model), "--spread-hours", "24"]
+        assert simulate_traffic.main(args + (["--drift"] if drift else [])) == 0
+        log = tmp_path / f"traffic_{drift}.log"
+        log.write_text(capsys.readouterr().out)
+        events = list(read_events(log.read_text().splitlines()))
+        assert len(events) == 150 and len({e["event_id"] for e in events}) == 150
+        hours = (datetime.fromisoformat(events[-1]["@timestamp"]) -
+                 datetime.fromisoformat(events[0]["@timestamp"])).total_seconds() / 3600
+        assert 23 < hours < 24
+        assert run(reference_file, tmp_path, "--events", str(log)) == expected
+        capsys.readouterr()
