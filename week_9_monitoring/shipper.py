@@ -24,7 +24,6 @@ from itertools import islice
 from pathlib import Path
 
 from opensearchpy import OpenSearch
-from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import TransportError
 
 from prediction_log import EVENT
@@ -128,11 +127,13 @@ class Shipper:
             self.template_ready = True
 
     def _ship_chunk(self, events: list[dict], counts: Counts) -> None:
-        unsendable = [(event, why) for event in events if (why := problem(event))]
+        problems = [problem(event) for event in events]
+        unsendable = [(e, why) for e, why in zip(events, problems, strict=True) if why]
         if unsendable:
             self.dead_letter(unsendable)
             counts.dead_letter += len(unsendable)
-        pending, reason = [event for event in events if not problem(event)], ""
+        pending = [e for e, why in zip(events, problems, strict=True) if not why]
+        reason = ""
         if not pending:
             return
         for attempt in range(self.retries + 1):
@@ -141,7 +142,7 @@ class Shipper:
             try:
                 self._ensure_template()
                 response = self.client.bulk(body=bulk_body(self.prefix, pending))
-            except (OpenSearchConnectionError, TransportError) as err:
+            except TransportError as err:  # unreachable, timed out, or an error status
                 reason = f"{type(err).__name__}: {str(err)[:200]}"
                 continue  # the whole chunk again
             retry, final = [], []
