@@ -62,15 +62,30 @@ predict: setup  ## predict a few sentences with WEEK's best checkpoint
 # (as a learner who copies it out would); then, in each week's folder, the slow tests (and
 # those that read the real CoLA files beside the course) of the files that week adds or
 # changes, and all of the last week's (a middle week's unchanged slow tests repeat what the
-# week that brought them and the last week check; `make test-week WEEK=...` runs them). The parts are
-# independent (own temporary folders, free ports, unique names), so JOBS of them run at a time
-# (much of it waits on containers and servers); each part's output is printed when it ends.
-test:  ## course-level tests (each week's fast tests, copied out), then the slow tests each week adds or changes, and all of the last week's; JOBS=2
-	@OMP_NUM_THREADS=$(TEST_THREADS) $(MAKE) --no-print-directory -j$(JOBS) $(OUTPUT_SYNC) \
-		test-course $(addprefix test-slow-,$(WEEKS_LAST_FIRST))
+# week that brought them and the last week check; `make test-week WEEK=...` runs them); and
+# the fast tests of each week whose tests can move the clock (TEST_CLOCK_AHEAD_DAYS in its
+# conftest.py) once more, a year ahead. The parts are independent (own temporary folders, free
+# ports, unique names), so JOBS of them run at a time (much of it waits on containers and
+# servers); each part's output is printed when it ends. A part that fails does not stop the
+# others (make -k): the run ends with the list of the parts that failed.
+CLOCK_WEEKS = $(patsubst %/tests/conftest.py,%,$(shell grep -l TEST_CLOCK_AHEAD_DAYS $(addsuffix /tests/conftest.py,$(WEEKS))))
+CLOCK_AHEAD_DAYS ?= 400
+TEST_PARTS = test-course $(addprefix test-clock-ahead-,$(CLOCK_WEEKS)) \
+	$(addprefix test-slow-,$(WEEKS_LAST_FIRST))
+# set by `make test` to a file that each failed part adds its name to
+FAILED_PARTS ?=
+part_failed = { [ -z "$(FAILED_PARTS)" ] || echo "$@" >> "$(FAILED_PARTS)"; exit 1; }
+
+test:  ## course-level tests (each week's fast tests, copied out), the slow tests each week adds or changes and all of the last week's, week 9's fast tests a year ahead; JOBS=2
+	@failed="$$(mktemp)"; OMP_NUM_THREADS=$(TEST_THREADS) $(MAKE) $(addprefix -f ,$(MAKEFILE_LIST)) \
+		--no-print-directory -k -j$(JOBS) $(OUTPUT_SYNC) FAILED_PARTS="$$failed" $(TEST_PARTS); status=$$?; \
+	if [ -s "$$failed" ]; then echo "make test: failed: $$(sort "$$failed" | tr '\n' ' ')"; \
+	elif [ $$status -ne 0 ]; then echo "make test: failed (see above)"; \
+	else echo "make test: all $(words $(TEST_PARTS)) parts passed"; fi; \
+	rm -f "$$failed"; exit $$status
 
 test-course: setup
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests || $(part_failed)
 
 # A week's slow tests run in the week whose test files they are in (new or changed there) and
 # in the last week, which holds the latest copy of every test; `make test-week` runs them all.
@@ -78,7 +93,12 @@ test-course: setup
 test-slow-%: setup
 	@tests="$$($(PYTHON) scripts/weekdiff.py --own-tests $(word 2,$(subst _, ,$*)))"; \
 	echo "== $* ($$tests)"; cd $* && $(PY) -m pytest -m "slow or real_data" $$tests; \
-	status=$$?; [ $$status -eq 0 ] || [ $$status -eq 5 ]
+	status=$$?; [ $$status -eq 0 ] || [ $$status -eq 5 ] || $(part_failed)
+
+# No test may depend on the day it runs: these weeks' fast tests again, CLOCK_AHEAD_DAYS later
+test-clock-ahead-%: setup
+	@echo "== $* (fast tests, the clock $(CLOCK_AHEAD_DAYS) days ahead)"; cd $* && \
+	TEST_CLOCK_AHEAD_DAYS=$(CLOCK_AHEAD_DAYS) $(PY) -m pytest -m "not slow" tests || $(part_failed)
 
 smoke: setup  ## each week's fast tests only (no slow marker): under a minute a week
 	@for week in $(WEEKS); do \

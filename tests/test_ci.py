@@ -196,3 +196,33 @@ def test_workflows_pass_actionlint() -> None:
     result = subprocess.run([venv_tool("actionlint")], cwd=ROOT, env=linter_env(),
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_make_test_runs_every_part_and_lists_the_failed_ones(tmp_path: Path) -> None:
+    parts = tmp_path / "parts.mk"  # two stand-in parts: the first fails, the second must run
+    parts.write_text(f"part-fails:\n\tfalse || $(part_failed)\n\n"
+                     f"part-passes:\n\tsleep 0.5 && touch {tmp_path}/ran\n")
+    result = subprocess.run(["make", "-f", "Makefile", "-f", str(parts), "test", "JOBS=1",
+                             "TEST_PARTS=part-fails part-passes"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert (tmp_path / "ran").exists(), "a failed part stopped the next one"
+    assert result.stdout.splitlines()[-1] == "make test: failed: part-fails "
+
+
+def test_ci_runs_every_phase_and_lists_the_failed_ones(tmp_path: Path) -> None:
+    (tmp_path / "repo" / ".ci").mkdir(parents=True)
+    shutil.copy(CI_RUN, tmp_path / "repo" / ".ci" / "run")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "make").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/calls\n'
+                                  '[ "$1" != lint ] && [ "$1" != test ]\n')
+    (bin_dir / "make").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in {"CI", "REQUIRE_CONTAINERS"}}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    result = subprocess.run(["bash", str(tmp_path / "repo" / ".ci" / "run")], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert (tmp_path / "calls").read_text().splitlines() == [
+        "setup", "sam-setup", "lint", "test", "bench QUICK=1"]
+    assert result.stdout.splitlines()[-2:] == ["[ci] failed: make lint", "[ci] failed: make test"]

@@ -2,8 +2,9 @@
 
     python dashboard.py export    # monitoring/dashboards.ndjson: saved objects that import into
                                   # OpenSearch Dashboards (make dashboards-import)
-    python dashboard.py report    # the same panels from the same aggregations, drawn with
-                                  # matplotlib: <report_dir>/dashboard.html and dashboard.png
+    python dashboard.py report    # the same panels from the same aggregations over the last
+                                  # 24 hours, drawn with matplotlib: <report_dir>/dashboard.html
+                                  # and dashboard.png, their numbers in dashboard.json
 
 Each panel is one metric aggregation over one bucket aggregation of an index: the saved
 visualisation asks OpenSearch Dashboards for exactly that, and the report sends it as a query.
@@ -14,8 +15,10 @@ import dataclasses
 import json
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from prediction_log import timestamp
 from reports import plt, save_figure, write_page
 from shipper import index_prefix, load_template
 
@@ -25,7 +28,8 @@ DRIFT_TEMPLATE = json.loads((WEEK_DIR / "monitoring" / "drift_index_template.jso
 INDEX_PATTERNS = {"cola-predictions": f"{index_prefix(load_template())}-*",  # id: title
                   "cola-drift": DRIFT_TEMPLATE["index_patterns"][0]}
 DASHBOARD_ID = "cola-monitoring"
-TIME_RANGE = "now-24h"
+TIME_RANGE = "now-24h"        # what OpenSearch Dashboards shows; the report: REPORT_WINDOW
+REPORT_WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -117,8 +121,9 @@ def to_ndjson(objects: list[dict]) -> str:
 
 # --- the same panels as queries, and the static report ---------------------------------------
 
-def query(panel: Panel) -> dict:
-    """The search body for a panel over the dashboard's time range."""
+def query(panel: Panel, now: datetime) -> dict:
+    """The search body for a panel over the REPORT_WINDOW that ends at `now`. The window is
+    sent as two instants, not as "now-24h": the caller's clock decides it, not the server's."""
     bucket = {"field": panel.bucket.field}
     if panel.bucket.type == "date_histogram":
         bucket["fixed_interval"] = "1" + panel.bucket.params["interval"]
@@ -129,7 +134,8 @@ def query(panel: Panel) -> dict:
         aggs["2"]["aggs"] = {"1": {panel.metric.type: {"field": panel.metric.field,
                                                        **panel.metric.params}}}
     return {"size": 0, "aggs": aggs,
-            "query": {"range": {"@timestamp": {"gte": TIME_RANGE}}}}
+            "query": {"range": {"@timestamp": {"gte": timestamp(now - REPORT_WINDOW),
+                                               "lte": timestamp(now)}}}}
 
 
 def values(panel: Panel, response: dict) -> tuple[list, list[float]]:
@@ -169,15 +175,22 @@ def draw(results: list[tuple[Panel, list, list[float]]]) -> plt.Figure:
     return fig
 
 
-def report(client: object, out_dir: Path) -> Path:
-    results = []
+def report(client: object, out_dir: Path, now: datetime) -> Path:
+    """The panels over the REPORT_WINDOW that ends at `now`: dashboard.html (the picture) and
+    dashboard.json (the numbers each panel draws: bucket keys and values)."""
+    now, results = now.astimezone(UTC), []
     for panel in PANELS:
-        response = client.search(index=INDEX_PATTERNS[panel.index], body=query(panel),
+        response = client.search(index=INDEX_PATTERNS[panel.index], body=query(panel, now),
                                  ignore_unavailable=True)
         results.append((panel, *values(panel, response)))
     image = save_figure(draw(results), out_dir / "dashboard.png")
-    return write_page(out_dir / "dashboard.html", "CoLA model monitoring (last 24 hours)",
-                      image)
+    start = f"{now - REPORT_WINDOW:%Y-%m-%d %H:%M}"
+    window = {"from": timestamp(now - REPORT_WINDOW), "to": timestamp(now)}
+    numbers = {panel.id: {"keys": keys, "values": ys} for panel, keys, ys in results}
+    (out_dir / "dashboard.json").write_text(
+        json.dumps({"window": window, "panels": numbers}, indent=1), encoding="utf-8")
+    return write_page(out_dir / "dashboard.html", "CoLA model monitoring, "
+                      f"{start} to {now:%Y-%m-%d %H:%M} UTC", image)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         cfg = load_config(*args.set).monitoring
-        page = report(make_client(cfg.opensearch, cfg.aws_region), Path(cfg.report_dir))
+        page = report(make_client(cfg.opensearch, cfg.aws_region), Path(cfg.report_dir),
+                      datetime.now(UTC))
     except (OSError, KeyError, OpenSearchException, *CONFIG_ERRORS) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -15,24 +15,27 @@ import argparse
 import json
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
 from drift import NUMERIC, FeatureDrift, compare
 from prediction import LABELS
+from prediction_log import timestamp
 from reports import plt, save_figure, table, write_page
 from shipper import index_prefix, load_template, make_client, read_events
 
 DRIFT_TEMPLATE_FILE = Path(__file__).resolve().parent / "monitoring" / "drift_index_template.json"
 
 
-def events_from_opensearch(client: object, hours: float) -> list[dict]:
-    """Every prediction event of the last `hours`, oldest first (search_after pages)."""
+def events_from_opensearch(client: object, hours: float, now: datetime) -> list[dict]:
+    """Every prediction event of the `hours` before `now`, oldest first (search_after pages).
+    The window goes to the server as two instants: this clock decides it, not the server's."""
     index = f"{index_prefix(load_template())}-*"
+    window = {"gte": timestamp(now - timedelta(hours=hours)), "lte": timestamp(now)}
     body = {"size": 5000, "sort": [{"@timestamp": "asc"}, {"event_id": "asc"}],
-            "query": {"range": {"@timestamp": {"gte": f"now-{round(hours * 60)}m"}}}}
+            "query": {"range": {"@timestamp": window}}}
     events = []
     while True:
         hits = client.search(index=index, body=body, ignore_unavailable=True)["hits"]["hits"]
@@ -47,7 +50,7 @@ def record(client: object, results: list[FeatureDrift], events: int) -> None:
     template = json.loads(DRIFT_TEMPLATE_FILE.read_text(encoding="utf-8"))
     index = template["index_patterns"][0]
     client.indices.put_index_template(name=index, body=template)
-    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    now = timestamp(datetime.now(UTC))
     run_id = uuid.uuid4().hex
     body = []
     for result in results:
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 events, source = list(read_events(f)), args.events
         else:
             client = make_client(cfg.monitoring.opensearch, cfg.monitoring.aws_region)
-            events = events_from_opensearch(client, drift.window_hours)
+            events = events_from_opensearch(client, drift.window_hours, datetime.now(UTC))
             source = f"{cfg.monitoring.opensearch} (last {drift.window_hours:g} h)"
         if len(events) < drift.min_events:
             print(f"{len(events)} events from {source}: fewer than monitoring.drift.min_events "

@@ -21,6 +21,11 @@ from tokenizers import Tokenizer
 EVENT = "prediction"  # the "event" key that tells these lines from the other log lines
 
 
+def timestamp(moment: datetime) -> str:
+    """An instant as the events write it: UTC, milliseconds, "Z"."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class PredictionLog:
     def __init__(self, tokenizer: Tokenizer, model_sha256: str, model_version: str,
                  source: str, log_text: bool = False) -> None:
@@ -37,7 +42,7 @@ class PredictionLog:
 
     def events(self, request_id: str, texts: list[str], predictions: list[dict],
                latency_ms: float) -> list[dict]:
-        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        now = timestamp(datetime.now(UTC))
         events = []
         for i, (text, encoding) in enumerate(zip(texts, self.tokenizer.encode_batch(texts),
                                                  strict=True)):

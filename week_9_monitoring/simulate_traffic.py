@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from inference_onnx import ColaONNXPredictor
-from prediction_log import PredictionLog
+from prediction_log import PredictionLog, timestamp
 from serving import DEFAULT_MODEL, model_summary
 
 NOISE = ["→", "☺", "漢字", "ü", "🙂", "…"]
@@ -51,7 +51,7 @@ def simulate(model: str, sentences: list[str], spread_hours: float, seed: int = 
         event = log.events(f"sim{seed}-{i:06d}", [text], predictor.predict([text]),
                            rng.uniform(1.5, 6))[0]
         stamp = now - timedelta(hours=spread_hours * (1 - i / len(sentences)))
-        event["@timestamp"] = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        event["@timestamp"] = timestamp(stamp)
         events.append(event)
     return events
 

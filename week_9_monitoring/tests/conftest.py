@@ -5,6 +5,7 @@ import random
 import shutil
 import socket
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -158,9 +159,26 @@ def opensearch() -> str:
 
 # --- monitoring (week 9) ----------------------------------------------------------------------
 
-def make_events(n: int, start: datetime = datetime(2026, 11, 27, 23, 50, tzinfo=UTC),
-                step_s: float = 1.0) -> list[dict]:
-    """n prediction events, one request each, as prediction_log.py writes them."""
+@pytest.fixture(scope="session", autouse=True)
+def clock_ahead() -> Iterator[None]:
+    """With TEST_CLOCK_AHEAD_DAYS=N every test runs as if it were N days later (make test runs
+    this week's fast tests so, a year ahead): a test whose events carry a fixed date while the
+    code under test looks at "the last 24 hours" fails there, not on some later day."""
+    days = float(os.environ.get("TEST_CLOCK_AHEAD_DAYS") or 0)
+    if not days:
+        yield
+        return
+    import time_machine
+
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=days), tick=True):
+        yield
+
+
+def make_events(n: int, start: datetime | None = None, step_s: float = 1.0) -> list[dict]:
+    """n prediction events, one request each, as prediction_log.py writes them: from `start`,
+    or by default ending a minute before now (the clock the test runs on)."""
+    if start is None:
+        start = datetime.now(UTC) - timedelta(seconds=n * step_s + 60)
     events = []
     for i in range(n):
         stamp = (start + timedelta(seconds=i * step_s)).isoformat(timespec="milliseconds")
@@ -169,9 +187,15 @@ def make_events(n: int, start: datetime = datetime(2026, 11, 27, 23, 50, tzinfo=
             "event_id": f"req{i:05d}-0", "request_id": f"req{i:05d}", "source": "fastapi",
             "model_sha256": "ab" * 32, "model_version": "local", "text_chars": 10 + i % 50,
             "text_tokens": 3 + i % 12, "unk_share": 0.0, "label": ("acceptable", "unacceptable")[
-                i % 3 == 0], "score": 0.503 + (i % 49) / 100, "latency_ms": 2.5 + i % 7,
+                i % 3 == 0], "score": 0.503 + (i % 49) / 100,
+            "latency_ms": round(2.0 + i * 7919 % 1000 / 100, 2),  # 2-12 ms, spread: p95 < max
             "batch_size": 1})
     return events
+
+
+def daily_index(event: dict) -> str:
+    """The index an event belongs in: its day's, as the template names them."""
+    return "cola-predictions-" + event["@timestamp"][:10].replace("-", ".")
 
 
 def indexed_ids(url: str) -> list[str]:

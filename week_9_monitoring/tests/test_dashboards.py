@@ -3,15 +3,19 @@ visualisation uses exists in its index's mapping with a type its aggregation acc
 references resolve, and the static report draws the same aggregations' answers."""
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import numpy as np
 import pytest
 from opensearchpy import OpenSearch
 
 import dashboard
 from conftest import make_events
-from dashboard import FIELD_TYPES, INDEX_PATTERNS, NDJSON, PANELS, query, saved_objects, values
-from drift_report import DRIFT_TEMPLATE_FILE
+from dashboard import FIELD_TYPES, INDEX_PATTERNS, NDJSON, PANELS, saved_objects
+from drift import FeatureDrift
+from drift_report import DRIFT_TEMPLATE_FILE, record
 from shipper import Shipper, dead_letter_file, load_template
 
 MAPPINGS = {"cola-predictions": load_template()["template"]["mappings"]["properties"],
@@ -65,31 +69,46 @@ def test_the_index_patterns_match_the_index_templates() -> None:
         "index_patterns"]
 
 
-def test_the_panel_queries_answer_what_was_shipped(opensearch: str, tmp_path) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    events = make_events(240, start=datetime.now(UTC) - timedelta(hours=2), step_s=30)
+def test_the_report_shows_the_shipped_events_in_every_panel(opensearch: str,
+                                                            tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    events = make_events(240, start=hour - timedelta(hours=3), step_s=30)  # two whole hours
+    too_old = make_events(20, start=now - timedelta(hours=30))             # outside the window
+    for i, event in enumerate(too_old):
+        event["event_id"] = f"old{i}-0"
     client = OpenSearch([opensearch])
-    Shipper(client, dead_letter_file(tmp_path / "dead.jsonl")).ship(events)
-    client.indices.refresh(index="cola-predictions-*")
-    answers = {}
-    for panel in PANELS[:4]:
-        response = client.search(index=INDEX_PATTERNS[panel.index], body=query(panel))
-        answers[panel.id] = dict(zip(*values(panel, response), strict=True))
-    assert sum(answers["cola-predictions-over-time"].values()) == 240
-    assert answers["cola-label-ratio"] == Counter(e["label"] for e in events)
-    scores = Counter(round(e["score"] * 1000) // 50 * 50 / 1000 for e in events)  # 0.05 bins
-    assert {round(k, 2): v for k, v in answers["cola-score-histogram"].items()} == scores
-    latencies = sorted(e["latency_ms"] for e in events)
-    assert max(answers["cola-latency-p95"].values()) == pytest.approx(
-        latencies[int(0.95 * len(latencies))], abs=1.0)
-
-
-def test_the_report_is_written_without_dashboards(opensearch: str, tmp_path) -> None:
-    Shipper(OpenSearch([opensearch]), dead_letter_file(tmp_path / "d.jsonl")).ship(
-        make_events(50))
+    Shipper(client, dead_letter_file(tmp_path / "dead.jsonl")).ship(events + too_old)
+    record(client, [FeatureDrift("text_chars", "ks", 0.1, 0.4, 0.05, False),
+                    FeatureDrift("label", "chi2", 9.0, 0.002, 0.31, True)], len(events))
     assert dashboard.main(["report", "--set", f"monitoring.opensearch={opensearch}",
                            "--set", f"monitoring.report_dir={tmp_path}"]) == 0
-    png = (tmp_path / "dashboard.png").read_bytes()
-    assert png.startswith(b"\x89PNG") and len(png) > 20_000
-    assert "data:image/png;base64," in (tmp_path / "dashboard.html").read_text()
+
+    shown = json.loads((tmp_path / "dashboard.json").read_text())["panels"]
+    assert set(shown) == {p.id for p in PANELS}
+    panel = {key: dict(zip(p["keys"], p["values"], strict=True)) for key, p in shown.items()}
+    assert all(panel.values()), "a panel without data"
+    per_hour = defaultdict(list)
+    for event in events:
+        per_hour[event["@timestamp"][:13]].append(event["latency_ms"])
+    assert {k[:13]: v for k, v in panel["cola-predictions-over-time"].items()} == {
+        k: len(v) for k, v in per_hour.items()} == {f"{hour - timedelta(hours=h):%Y-%m-%dT%H}": 120
+                                                     for h in (3, 2)}
+    assert panel["cola-label-ratio"] == Counter(e["label"] for e in events)
+    scores = Counter(round(e["score"] * 1000) // 50 * 50 / 1000 for e in events)  # 0.05 bins
+    assert {round(k, 2): v for k, v in panel["cola-score-histogram"].items()} == scores
+    p95 = {k[:13]: v for k, v in panel["cola-latency-p95"].items()}
+    assert p95 == pytest.approx({k: np.percentile(v, 95) for k, v in per_hour.items()}, abs=0.2)
+    assert panel["cola-drift-status"] == pytest.approx({"text_chars": 0.05, "label": 0.31})
+    page = (tmp_path / "dashboard.html").read_text()
+    assert f"to {now:%Y-%m-%d %H}" in page and "data:image/png;base64," in page
+    assert (tmp_path / "dashboard.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_an_empty_window_is_drawn_as_no_data(opensearch: str, tmp_path: Path) -> None:
+    Shipper(OpenSearch([opensearch]), dead_letter_file(tmp_path / "d.jsonl")).ship(
+        make_events(10, start=datetime.now(UTC) - timedelta(days=3)))
+    assert dashboard.main(["report", "--set", f"monitoring.opensearch={opensearch}",
+                           "--set", f"monitoring.report_dir={tmp_path}"]) == 0
+    shown = json.loads((tmp_path / "dashboard.json").read_text())["panels"]
+    assert [p["values"] for p in shown.values()] == [[]] * len(PANELS)

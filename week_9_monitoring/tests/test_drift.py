@@ -125,7 +125,8 @@ def test_from_opensearch_the_results_feed_the_drift_panel(reference_file: Path,
     client.indices.refresh(index="cola-predictions-*")
     assert run(reference_file, tmp_path, "--set", f"monitoring.opensearch={opensearch}") == 1
     panel = next(p for p in PANELS if p.index == "cola-drift")
-    response = client.search(index=INDEX_PATTERNS["cola-drift"], body=query(panel))
+    response = client.search(index=INDEX_PATTERNS["cola-drift"],
+                             body=query(panel, datetime.now(UTC)))
     psi = dict(zip(*values(panel, response), strict=True))
     assert set(psi) == {"text_chars", "text_tokens", "unk_share", "score", "label"}
     assert psi["unk_share"] > 0.2

@@ -16,7 +16,7 @@ from test_lambda_handler import BAD_BODIES, event
 from test_log_forwarder import lambda_lines, subscription_event
 
 from app import create_app
-from conftest import copy_build_context, free_port, indexed_ids, make_events
+from conftest import copy_build_context, daily_index, free_port, indexed_ids, make_events
 from convert_model_to_onnx import convert
 from inference_onnx import ColaONNXPredictor
 from serving import Settings
@@ -137,5 +137,5 @@ def test_the_same_image_forwards_prediction_logs_to_opensearch(lambda_image: dic
                  "--entrypoint", "python3", lambda_image["tag"], "-c", script)
     assert json.loads(run.stdout.splitlines()[-1]) == {"indexed": 25, "existing": 0}
     assert sorted(indexed_ids(opensearch)) == sorted(e["event_id"] for e in events)
-    doc = OpenSearch([opensearch]).get(index="cola-predictions-2026.11.27", id="req00004-0")
+    doc = OpenSearch([opensearch]).get(index=daily_index(events[4]), id="req00004-0")
     assert doc["_source"] == events[4]

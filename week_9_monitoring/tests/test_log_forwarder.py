@@ -9,7 +9,7 @@ import pytest
 from opensearchpy import OpenSearch
 
 import log_forwarder
-from conftest import free_port, indexed_ids, make_events
+from conftest import daily_index, free_port, indexed_ids, make_events
 
 
 def subscription_event(messages: list[str], kind: str = "DATA_MESSAGE") -> dict:
@@ -45,7 +45,7 @@ def test_a_batch_is_indexed_and_a_redelivery_adds_nothing(forwarder, opensearch:
     assert forwarder(event, None) == {"indexed": 40, "existing": 0}
     assert forwarder(event, None) == {"indexed": 0, "existing": 40}  # Lambda retried it
     assert sorted(indexed_ids(opensearch)) == sorted(e["event_id"] for e in events)
-    doc = OpenSearch([opensearch]).get(index="cola-predictions-2026.11.27", id="req00003-0")
+    doc = OpenSearch([opensearch]).get(index=daily_index(events[3]), id="req00003-0")
     assert doc["_source"] == events[3]
 
 

@@ -36,7 +36,8 @@ def write_log(path: Path, events: list[dict]) -> Path:
 
 def test_events_go_to_daily_indices_made_from_the_template(opensearch: str,
                                                            tmp_path: Path) -> None:
-    events = make_events(1200)  # 23:50 on the 27th for 20 minutes: two days
+    # a fixed date: the indices' names are known (nothing here compares them with the clock)
+    events = make_events(1200, start=datetime(2026, 11, 27, 23, 50, tzinfo=UTC))  # two days
     dead = tmp_path / "dead.jsonl"
     counts = Shipper(OpenSearch([opensearch]), dead_letter_file(dead), chunk_size=500).ship(
         events)
