@@ -3,6 +3,7 @@ build` of the image, `sam local start-api` (HTTP requests through the local API 
 `sam local start-lambda` (boto3 `invoke`), and deploy.py driving moto's Lambda control plane
 with the smoke request sent to SAM's local Lambda."""
 
+import io
 import json
 import os
 import shutil
@@ -15,6 +16,8 @@ from pathlib import Path
 import boto3
 import httpx
 import pytest
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
 from test_workflows import container_socket
 
 from conftest import WEEK_DIR, copy_build_context, free_port
@@ -37,11 +40,62 @@ def test_cfn_lint_finds_nothing_in_the_template() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# What `sam deploy` sends to CloudFormation: the template through the SAM translator (in the SAM
+# CLI's virtualenv), with the image parameter set as CI sets it
+TRANSLATE = """
+import json, sys
+from samcli.yamlhelper import yaml_parse
+from samtranslator.translator.transform import transform
+
+class NoPolicies:
+    def load(self):
+        return {}
+
+template = yaml_parse(open(sys.argv[1]).read())
+print(json.dumps(transform(template, {"ImageUri": sys.argv[2]}, NoPolicies())))
+"""
+
+
+def translated() -> dict:
+    need_sam_cli()
+    python = Path(SAM).parent / "python"
+    result = subprocess.run([str(python), "-c", TRANSLATE, str(TEMPLATE), NEW_IMAGE],
+                            env=sam_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)["Resources"]
+
+
+def test_the_api_reaches_the_function_only_through_the_live_alias() -> None:
+    resources = translated()
+    [alias] = [name for name, r in resources.items() if r["Type"] == "AWS::Lambda::Alias"]
+    assert resources[alias]["Properties"]["Name"] == "live"
+    integrations = [json.dumps(method["x-amazon-apigateway-integration"]["uri"])
+                    for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api"
+                    for path in r["Properties"]["Body"]["paths"].values()
+                    for method in path.values()]
+    assert len(integrations) == 2  # POST /predict, GET /health
+    for uri in integrations:
+        assert f"${{{alias}}}/invocations" in uri, uri
+    permissions = [r["Properties"] for r in resources.values()
+                   if r["Type"] == "AWS::Lambda::Permission"
+                   and r["Properties"]["Principal"] == "apigateway.amazonaws.com"]
+    assert len(permissions) == 2
+    for permission in permissions:
+        assert permission["FunctionName"] == {"Ref": alias}, permission
+
+
 def sam_env() -> dict:
     # no AWS keys: with fake ones every local invoke spends seconds retrying STS
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     return {**env, "DOCKER_HOST": container_socket() or "", "SAM_CLI_TELEMETRY": "0",
             "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def need_sam_cli() -> None:
+    if not SAM:
+        if os.environ.get("REQUIRE_CONTAINERS") or os.environ.get("CI"):
+            pytest.fail("missing: the SAM CLI (make sam-setup)")
+        pytest.skip("needs the SAM CLI (make sam-setup)")
 
 
 def need_sam() -> None:
@@ -183,6 +237,44 @@ def test_deploy_moves_live_only_after_the_new_version_answers(control_plane: dic
     assert live == "3"
     code = control.get_function(FunctionName="cola-predict", Qualifier=live)["Code"]
     assert code["ImageUri"] == pinned  # the digest the tag named, not the movable tag
+
+
+def stubbed_deploy(answer: dict, moves_live: bool) -> str | Exception:
+    """deploy() against a Lambda client that expects exactly these calls, in this order (a
+    call out of order, with other parameters, or one too many fails the test)."""
+    client = boto3.client("lambda", region_name="us-east-1", aws_access_key_id="x",
+                          aws_secret_access_key="x")
+    stub = Stubber(client)
+    name, pinned = "cola-predict", NEW_IMAGE.replace(":new-lambda", "@sha256:" + "2" * 64)
+    stub.add_response("update_function_code", {}, {"FunctionName": name, "ImageUri": pinned})
+    stub.add_response("get_function", {"Configuration": {"LastUpdateStatus": "Successful"}},
+                      {"FunctionName": name})
+    stub.add_response("publish_version", {"Version": "8"},
+                      {"FunctionName": name, "Description": pinned})
+    payload = json.dumps(answer).encode()
+    stub.add_response("invoke", {"StatusCode": 200, "Payload": StreamingBody(
+        io.BytesIO(payload), len(payload))},
+        {"FunctionName": name, "Payload": ANY, "Qualifier": "8"})
+    if moves_live:
+        stub.add_response("update_alias", {}, {"FunctionName": name, "Name": "live",
+                                               "FunctionVersion": "8"})
+    with stub:
+        try:
+            outcome = deploy(client, client, name, pinned)
+        except DeployError as error:
+            outcome = error
+    stub.assert_no_pending_responses()
+    return outcome
+
+
+def test_deploy_smoke_tests_the_new_version_before_it_moves_live() -> None:
+    assert stubbed_deploy({"label": "acceptable", "score": 0.9}, moves_live=True) == "8"
+
+
+def test_a_version_that_fails_the_smoke_request_never_gets_live() -> None:
+    outcome = stubbed_deploy({"errorMessage": "boom"}, moves_live=False)
+    assert isinstance(outcome, DeployError) and "version 8 failed the smoke request" in str(
+        outcome)
 
 
 def test_a_deploy_to_a_missing_function_fails_in_one_line(aws: str, capsys) -> None:
