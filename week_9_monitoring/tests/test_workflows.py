@@ -85,6 +85,21 @@ def test_only_pushes_to_main_publish_and_deploy_and_only_after_every_check() -> 
     assert deploy["concurrency"]["cancel-in-progress"] is False, "deploys run in order, all"
 
 
+def test_pull_request_jobs_are_not_given_the_aws_role() -> None:
+    """A pull request's code (a fork's too) never gets a token for the AWS role: a job that
+    runs on pull requests passes the role only when the event is a push."""
+    guarded = "${{ github.event_name == 'push' && vars.AWS_ROLE_ARN || '' }}"
+    checked = 0
+    for name, job in jobs().items():
+        push_only = job.get("if", "").startswith("github.event_name == 'push'")
+        for step in job["steps"]:
+            role = step.get("with", {}).get("aws-role-arn")
+            if role and not push_only:
+                assert role == guarded, f"{name}: a pull request would get the role"
+                checked += 1
+    assert checked, "no job that runs on pull requests uses the role: update this test"
+
+
 def test_a_new_push_cancels_the_pull_requests_running_checks() -> None:
     concurrency = load(WORKFLOW)["concurrency"]
     assert "github.ref" in concurrency["group"]
