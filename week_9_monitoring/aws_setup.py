@@ -21,6 +21,8 @@ from string import Template
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from deploy import DEPLOY_TAG_PREFIX
+
 POLICIES = Path(__file__).resolve().parent / "iam"
 GITHUB_OIDC = "token.actions.githubusercontent.com"
 # GitHub's OIDC certificate thumbprints (AWS no longer checks them for GitHub, the API wants one)
@@ -40,6 +42,7 @@ class Names:
     keep: int = 10  # images the lifecycle policy keeps
     partition: str = "aws"
     function: str = "cola-predict"  # the Lambda function the role may deploy
+    keep_deploys: int = 10  # deployed images the lifecycle policy keeps, whatever comes after
     domain: str = "cola-monitoring"  # the OpenSearch domain the drift report reads
 
     def policy(self, name: str) -> dict:
@@ -48,11 +51,20 @@ class Names:
         return json.loads(Template(text).substitute(vars(self)))
 
 
-def lifecycle_policy(keep: int) -> str:
-    return json.dumps({"rules": [{
-        "rulePriority": 1, "description": f"keep the last {keep} images",
-        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep},
-        "action": {"type": "expire"}}]})
+def lifecycle_policy(keep: int, keep_deploys: int) -> str:
+    """Rule 1 keeps the images of the last `keep_deploys` deploys (deploy.py tags them). ECR
+    never lets a rule of lower priority expire an image that a rule selected by its tags, so
+    rule 2, which keeps the last `keep` images of any kind, cannot expire what `live` or a
+    recent rollback target runs, however many commits come after it."""
+    return json.dumps({"rules": [
+        {"rulePriority": 1, "description": f"keep the last {keep_deploys} deployed images",
+         "selection": {"tagStatus": "tagged", "tagPrefixList": [DEPLOY_TAG_PREFIX],
+                       "countType": "imageCountMoreThan", "countNumber": keep_deploys},
+         "action": {"type": "expire"}},
+        {"rulePriority": 2, "description": f"keep the last {keep} images",
+         "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
+                       "countNumber": keep},
+         "action": {"type": "expire"}}]})
 
 
 def create(names: Names, session: boto3.Session) -> dict[str, str]:
@@ -71,7 +83,7 @@ def create(names: Names, session: boto3.Session) -> dict[str, str]:
         uri = ecr.describe_repositories(
             repositoryNames=[names.repository])["repositories"][0]["repositoryUri"]
     ecr.put_lifecycle_policy(repositoryName=names.repository,
-                             lifecyclePolicyText=lifecycle_policy(names.keep))
+                             lifecyclePolicyText=lifecycle_policy(names.keep, names.keep_deploys))
 
     location = {} if names.region == "us-east-1" else {
         "CreateBucketConfiguration": {"LocationConstraint": names.region}}
@@ -146,13 +158,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", type=int, default=Names.keep, help="images to keep")
     parser.add_argument("--function", default=Names.function,
                         help="the Lambda function the role may deploy")
+    parser.add_argument("--keep-deploys", type=int, default=Names.keep_deploys,
+                        help="deployed images to keep")
     parser.add_argument("--domain", default=Names.domain,
                         help="the OpenSearch domain the role may read and write")
     args = parser.parse_args(argv)
     if args.github_repository.count("/") != 1 or not all(args.github_repository.split("/")):
         parser.error(f"--github-repository must be OWNER/NAME, not {args.github_repository!r}")
-    if args.keep < 1:
-        parser.error("--keep must be at least 1")
+    if args.keep < 1 or args.keep_deploys < 1:
+        parser.error("--keep and --keep-deploys must be at least 1")
     return args
 
 
@@ -168,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         account, partition = identity["Account"], identity["Arn"].split(":")[1]
         names = Names(account, region, args.github_repository, args.branch, args.repository,
                       args.bucket or f"cola-dvc-{account}-{region}", args.role, args.keep,
-                      partition, args.function, args.domain)
+                      partition, args.function, args.keep_deploys, args.domain)
         if args.action == "create":
             for key, value in create(names, session).items():
                 print(f"{key}: {value}")

@@ -7,6 +7,7 @@ import boto3
 import pytest
 
 from aws_setup import Names, main
+from deploy import DEPLOY_TAG_PREFIX
 
 REPO = "learner/cola"
 REGION = "eu-west-1"
@@ -28,7 +29,7 @@ def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
 
 
 def test_create_makes_a_locked_down_repository_bucket_and_role(aws, capsys) -> None:
-    status, out, _ = run(capsys, "create", *ARGS, "--keep", "5")
+    status, out, _ = run(capsys, "create", *ARGS, "--keep", "5", "--keep-deploys", "7")
     assert status == 0
     values = dict(line.split(": ", 1) for line in out.splitlines())
     assert values["AWS_ROLE_ARN"] == "arn:aws:iam::123456789012:role/cola-github-actions"
@@ -39,9 +40,17 @@ def test_create_makes_a_locked_down_repository_bucket_and_role(aws, capsys) -> N
     repo = ecr.describe_repositories(repositoryNames=["cola-service"])["repositories"][0]
     assert repo["imageTagMutability"] == "IMMUTABLE"
     assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
-    rule = json.loads(ecr.get_lifecycle_policy(
-        repositoryName="cola-service")["lifecyclePolicyText"])["rules"][0]
-    assert rule["selection"]["countNumber"] == 5 and rule["action"] == {"type": "expire"}
+    rules = sorted(json.loads(ecr.get_lifecycle_policy(repositoryName="cola-service")[
+        "lifecyclePolicyText"])["rules"], key=lambda rule: rule["rulePriority"])
+    # ECR: an image that a rule selects by its tags is never expired by a lower-priority rule,
+    # so the images deploy.py tags (what `live` and its rollback targets run) outlive any
+    # number of later pushes; only an 8th deploy expires the oldest of them
+    deployed, any_image = rules
+    assert deployed["selection"] == {"tagStatus": "tagged", "tagPrefixList": [DEPLOY_TAG_PREFIX],
+                                     "countType": "imageCountMoreThan", "countNumber": 7}
+    assert any_image["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan",
+                                      "countNumber": 5}
+    assert deployed["action"] == any_image["action"] == {"type": "expire"}
 
     bucket = names().bucket
     assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] == REGION

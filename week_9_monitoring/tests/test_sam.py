@@ -22,7 +22,7 @@ from test_workflows import container_socket
 
 from conftest import WEEK_DIR, copy_build_context, free_port
 from convert_model_to_onnx import convert
-from deploy import DeployError, deploy
+from deploy import DeployError, deploy, tag_deployed
 from deploy import main as deploy_main
 from inference_onnx import ColaONNXPredictor
 
@@ -237,14 +237,17 @@ def test_deploy_moves_live_only_after_the_new_version_answers(control_plane: dic
     assert live == "3"
     code = control.get_function(FunctionName="cola-predict", Qualifier=live)["Code"]
     assert code["ImageUri"] == pinned  # the digest the tag named, not the movable tag
+    [image] = boto3.client("ecr").describe_images(repositoryName="cola-service")["imageDetails"]
+    assert set(image["imageTags"]) == {"new-lambda", "deploy-cola-predict-3"}  # kept by the
+    assert image["imageDigest"] == control_plane["digest"]                   # lifecycle
 
 
 def stubbed_deploy(answer: dict, moves_live: bool) -> str | Exception:
-    """deploy() against a Lambda client that expects exactly these calls, in this order (a
-    call out of order, with other parameters, or one too many fails the test)."""
-    client = boto3.client("lambda", region_name="us-east-1", aws_access_key_id="x",
-                          aws_secret_access_key="x")
-    stub = Stubber(client)
+    """deploy() against Lambda and ECR clients that expect exactly these calls, in this order
+    (a call out of order, with other parameters, or one too many fails the test)."""
+    client, ecr = (boto3.client(service, region_name="us-east-1", aws_access_key_id="x",
+                                aws_secret_access_key="x") for service in ("lambda", "ecr"))
+    stub, registry = Stubber(client), Stubber(ecr)
     name, pinned = "cola-predict", NEW_IMAGE.replace(":new-lambda", "@sha256:" + "2" * 64)
     stub.add_response("update_function_code", {}, {"FunctionName": name, "ImageUri": pinned})
     stub.add_response("get_function", {"Configuration": {"LastUpdateStatus": "Successful"}},
@@ -255,15 +258,23 @@ def stubbed_deploy(answer: dict, moves_live: bool) -> str | Exception:
     stub.add_response("invoke", {"StatusCode": 200, "Payload": StreamingBody(
         io.BytesIO(payload), len(payload))},
         {"FunctionName": name, "Payload": ANY, "Qualifier": "8"})
-    if moves_live:
+    if moves_live:  # the image that passed is tagged as deployed, then live moves to it
+        digest, manifest = "sha256:" + "2" * 64, '{"schemaVersion": 2}'
+        image = {"repositoryName": "cola-service", "imageIds": [{"imageDigest": digest}]}
+        registry.add_response("batch_get_image", {"images": [
+            {"imageManifest": manifest, "imageManifestMediaType": "application/json"}]}, image)
+        registry.add_response("put_image", {}, {
+            "repositoryName": "cola-service", "imageManifest": manifest, "imageDigest": digest,
+            "imageManifestMediaType": "application/json", "imageTag": "deploy-cola-predict-8"})
         stub.add_response("update_alias", {}, {"FunctionName": name, "Name": "live",
                                                "FunctionVersion": "8"})
-    with stub:
+    with stub, registry:
         try:
-            outcome = deploy(client, client, name, pinned)
+            outcome = deploy(client, client, name, pinned, registry=ecr)
         except DeployError as error:
             outcome = error
     stub.assert_no_pending_responses()
+    registry.assert_no_pending_responses()
     return outcome
 
 
@@ -275,6 +286,23 @@ def test_a_version_that_fails_the_smoke_request_never_gets_live() -> None:
     outcome = stubbed_deploy({"errorMessage": "boom"}, moves_live=False)
     assert isinstance(outcome, DeployError) and "version 8 failed the smoke request" in str(
         outcome)
+
+
+def test_a_redeployed_image_keeps_its_deploy_tag(aws: str) -> None:
+    ecr = boto3.client("ecr")
+    ecr.create_repository(repositoryName="cola-service", imageTagMutability="IMMUTABLE")
+    manifest = json.dumps({"schemaVersion": 2, "layers": [],
+                           "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "size": 2, "digest": "sha256:" + "3" * 64}})
+    digest = ecr.put_image(repositoryName="cola-service", imageManifest=manifest,
+                           imageTag="new-lambda")["image"]["imageId"]["imageDigest"]
+    pinned = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/cola-service@{digest}"
+    for _ in range(2):  # the same version again (a re-run job): the tag is there, no error
+        tag_deployed(ecr, pinned, "deploy-cola-predict-4")
+    [image] = ecr.describe_images(repositoryName="cola-service")["imageDetails"]
+    assert (image["imageDigest"], set(image["imageTags"])) == (
+        digest, {"new-lambda", "deploy-cola-predict-4"})
 
 
 def test_a_deploy_to_a_missing_function_fails_in_one_line(aws: str, capsys) -> None:
