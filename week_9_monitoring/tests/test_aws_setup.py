@@ -136,11 +136,16 @@ def test_the_role_may_touch_only_its_repository_bucket_function_and_domain() -> 
     # ECR's login call has no resource-level permissions: "*" is the only choice, for it alone
     assert allowed.pop("*") == {"ecr:GetAuthorizationToken"}
     function = "arn:aws:lambda:ap-south-1:111122223333:function:fn"
-    domain = "arn:aws:es:ap-south-1:111122223333:domain/dom/*"  # its indices, not its settings
+    # the drift report's three requests, not the domain's other paths (_delete_by_query,
+    # settings); inside the domain its OpenSearch role (opensearch_security.py) limits it more
+    domain = "arn:aws:es:ap-south-1:111122223333:domain/dom/"
+    search, bulk, template = (f"{domain}cola-predictions-*/_search", f"{domain}_bulk",
+                              f"{domain}_index_template/cola-drift")
     assert set(allowed) == {"arn:aws:ecr:ap-south-1:111122223333:repository/svc",
                             "arn:aws:s3:::b", "arn:aws:s3:::b/*", function, f"{function}:*",
-                            domain}
-    assert allowed[domain] == {"es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut"}
+                            search, bulk, template}
+    assert allowed[search] == {"es:ESHttpGet", "es:ESHttpPost"}
+    assert allowed[bulk] == allowed[template] == {"es:ESHttpPost", "es:ESHttpPut"}
     # the function's versions and aliases (fn:*), not every function whose name starts with fn
     assert allowed[function] == allowed[f"{function}:*"] and "lambda:DeleteFunction" not in \
         allowed[function]

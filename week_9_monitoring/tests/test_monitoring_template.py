@@ -6,10 +6,11 @@ away with the stack."""
 import ast
 import re
 
+import pytest
 import yaml
 
 from conftest import WEEK_DIR
-from shipper import FILTER_PATTERN
+from shipper import FILTER_PATTERN, index_prefix, load_template
 
 
 class CloudFormationLoader(yaml.SafeLoader):
@@ -83,7 +84,8 @@ def test_the_alarms_read_metrics_the_handler_emits() -> None:
 
 def test_the_billed_domain_is_opt_in_and_deleted_with_the_stack() -> None:
     assert TEMPLATE["Parameters"]["Monitoring"]["Default"] == "disabled"
-    for name in ("MonitoringDomain", "ForwarderFunction", "ForwarderDeadLetters"):
+    for name in ("MonitoringDomain", "ForwarderFunction", "ForwarderDeadLetters",
+                 "MasterUserSecret"):
         assert RESOURCES[name]["Condition"] == "MonitoringEnabled", name
     domain = RESOURCES["MonitoringDomain"]
     assert domain["DeletionPolicy"] == domain["UpdateReplacePolicy"] == "Delete"
@@ -93,14 +95,44 @@ def test_the_billed_domain_is_opt_in_and_deleted_with_the_stack() -> None:
     assert properties["DomainEndpointOptions"]["EnforceHTTPS"] is True
 
 
-def test_the_forwarder_may_only_write_to_the_domain_and_keeps_what_fails() -> None:
+def test_the_forwarder_may_only_send_its_two_requests_and_keeps_what_fails() -> None:
     properties = RESOURCES["ForwarderFunction"]["Properties"]
     (policy,) = properties["Policies"]
     (statement,) = policy["Statement"]
     assert statement["Action"] == ["es:ESHttpPost", "es:ESHttpPut"]
-    assert statement["Resource"] == {"Fn::Sub": "${MonitoringDomain.Arn}/*"}
+    # POST _bulk and PUT _index_template/<the shipper's template>: no other path of the domain
+    assert statement["Resource"] == [
+        {"Fn::Sub": "${MonitoringDomain.Arn}/_bulk"},
+        {"Fn::Sub": f"${{MonitoringDomain.Arn}}/_index_template/{index_prefix(load_template())}"}]
     assert properties["DeadLetterQueue"] == {
         "Type": "SQS", "TargetArn": {"Fn::GetAtt": "ForwarderDeadLetters.Arn"}}
+
+
+def test_nobody_reaches_the_domain_without_signing_or_the_master_password() -> None:
+    properties = RESOURCES["MonitoringDomain"]["Properties"]
+    security = properties["AdvancedSecurityOptions"]
+    assert security["Enabled"] is True and security["InternalUserDatabaseEnabled"] is True
+    secret = RESOURCES["MasterUserSecret"]
+    assert secret["Condition"] == "MonitoringEnabled"
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert generated["GenerateStringKey"] == "password" and generated["PasswordLength"] >= 16
+    assert generated["RequireEachIncludedType"] is True  # what fine-grained access requires
+    for key, field in (("MasterUserName", "username"), ("MasterUserPassword", "password")):
+        assert security["MasterUserOptions"][key] == {"Fn::Sub": "{{resolve:secretsmanager:"
+                                                      f"${{MasterUserSecret}}:SecretString:{field}}}}}"}
+    for statement in properties["AccessPolicies"]["Statement"]:
+        if statement["Principal"] == {"AWS": "*"}:  # Dashboards' login page: one range only
+            assert statement["Condition"] == {"IpAddress": {"aws:SourceIp": {"Ref":
+                                                                             "DashboardsCidr"}}}
+
+
+@pytest.mark.parametrize("cidr, accepted", [
+    ("203.0.113.7/32", True), ("198.51.100.0/24", True), ("10.1.0.0/16", True),
+    ("0.0.0.0/0", False), ("10.0.0.0/8", False), ("203.0.113.7", False),
+    ("256.1.1.1/32", False), ("203.0.113.7/33", False), ("::/0", False)])
+def test_dashboards_cidr_refuses_the_whole_internet(cidr: str, accepted: bool) -> None:
+    pattern = TEMPLATE["Parameters"]["DashboardsCidr"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, cidr)) is accepted
 
 
 def test_the_compose_file_runs_the_domain_s_opensearch_locally() -> None:
