@@ -226,3 +226,11 @@ def test_ci_runs_every_phase_and_lists_the_failed_ones(tmp_path: Path) -> None:
     assert (tmp_path / "calls").read_text().splitlines() == [
         "setup", "sam-setup", "lint", "test", "bench QUICK=1"]
     assert result.stdout.splitlines()[-2:] == ["[ci] failed: make lint", "[ci] failed: make test"]
+
+
+def test_dependabot_watches_the_base_image_of_every_dockerfile() -> None:
+    updates = load(ROOT / ".github" / "dependabot.yml")["updates"]
+    watched = {folder for update in updates if update["package-ecosystem"] == "docker"
+               for folder in update.get("directories", [update.get("directory")])}
+    with_dockerfiles = {f"/{path.parent.name}" for path in ROOT.glob("week_*/Dockerfile*")}
+    assert with_dockerfiles and watched == with_dockerfiles
