@@ -1,6 +1,7 @@
 """Create, or delete, what the workflow needs in an AWS account: the ECR repository for the
-images, the S3 bucket for the DVC remote, and the IAM role that GitHub Actions assumes with its
-OIDC token (no stored keys) to use them and to deploy the Lambda function.
+images, the S3 bucket for the DVC remote, and two IAM roles that GitHub Actions assumes with its
+OIDC token (no stored keys): one to pull the model and push images (jobs on the main branch),
+one to deploy the Lambda function (only jobs in the GitHub environment `production`).
 
     python aws_setup.py create --github-repository you/cola [--region eu-west-1]
     python aws_setup.py delete --github-repository you/cola [--region eu-west-1]
@@ -41,8 +42,10 @@ class Names:
     role: str = "cola-github-actions"
     keep: int = 10  # images the lifecycle policy keeps
     partition: str = "aws"
-    function: str = "cola-predict"  # the Lambda function the role may deploy
+    function: str = "cola-predict"  # the Lambda function the deploy role may deploy
     keep_deploys: int = 10  # deployed images the lifecycle policy keeps, whatever comes after
+    deploy_role: str = "cola-github-deploy"
+    environment: str = "production"  # the GitHub environment whose jobs may assume it
 
     def policy(self, name: str) -> dict:
         """iam/<name>.json with these names filled in."""
@@ -101,19 +104,34 @@ def create(names: Names, session: boto3.Session) -> dict[str, str]:
         iam.create_open_id_connect_provider(Url=f"https://{GITHUB_OIDC}",
                                             ClientIDList=["sts.amazonaws.com"],
                                             ThumbprintList=THUMBPRINTS)
-    trust = json.dumps(names.policy("trust-policy"))
-    try:
-        role_arn = iam.create_role(RoleName=names.role, AssumeRolePolicyDocument=trust,
-                                   Description="GitHub Actions: CoLA images, DVC remote, deploys",
-                                   MaxSessionDuration=3600)["Role"]["Arn"]
-    except iam.exceptions.EntityAlreadyExistsException:
-        iam.update_assume_role_policy(RoleName=names.role, PolicyDocument=trust)
-        role_arn = iam.get_role(RoleName=names.role)["Role"]["Arn"]
-    iam.put_role_policy(RoleName=names.role, PolicyName="ecr-and-dvc-remote",
-                        PolicyDocument=json.dumps(names.policy("permissions-policy")))
-    return {"AWS_ROLE_ARN": role_arn, "AWS_REGION": names.region,
-            "ECR_REPOSITORY": names.repository, "image": uri,
+    arns = [put_role(iam, role, inline, names.policy(trust), names.policy(permissions),
+                     purpose) for role, inline, trust, permissions, purpose in roles(names)]
+    return {"AWS_ROLE_ARN": arns[0], "AWS_DEPLOY_ROLE_ARN": arns[1],
+            "AWS_REGION": names.region, "ECR_REPOSITORY": names.repository, "image": uri,
             "dvc remote": f"s3://{names.bucket}/cola"}
+
+
+def roles(names: Names) -> list[tuple[str, str, str, str, str]]:
+    """(role, its inline policy's name, trust file, permissions file, purpose) for each role."""
+    return [(names.role, "ecr-and-dvc-remote", "trust-policy", "permissions-policy",
+             "CoLA images and the DVC remote"),
+            (names.deploy_role, "deploy-the-function", "deploy-trust-policy", "deploy-policy",
+             f"deploy {names.function} (environment {names.environment})")]
+
+
+def put_role(iam: object, name: str, inline: str, trust: dict, permissions: dict,
+             purpose: str) -> str:
+    """The role `name` with exactly this trust and inline policy (made, or brought back in line);
+    its ARN."""
+    try:
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
+                              Description=f"GitHub Actions: {purpose}",
+                              MaxSessionDuration=3600)["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName=inline, PolicyDocument=json.dumps(permissions))
+    return arn
 
 
 def delete(names: Names, session: boto3.Session) -> list[str]:
@@ -135,12 +153,13 @@ def delete(names: Names, session: boto3.Session) -> list[str]:
         gone.append(f"S3 bucket {names.bucket} with every object version")
     except s3.exceptions.NoSuchBucket:
         pass
-    try:
-        iam.delete_role_policy(RoleName=names.role, PolicyName="ecr-and-dvc-remote")
-        iam.delete_role(RoleName=names.role)
-        gone.append(f"IAM role {names.role}")
-    except iam.exceptions.NoSuchEntityException:
-        pass
+    for role, inline, *_ in roles(names):
+        try:
+            iam.delete_role_policy(RoleName=role, PolicyName=inline)
+            iam.delete_role(RoleName=role)
+            gone.append(f"IAM role {role}")
+        except iam.exceptions.NoSuchEntityException:
+            pass
     return gone
 
 
@@ -156,7 +175,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--role", default=Names.role, help="IAM role name")
     parser.add_argument("--keep", type=int, default=Names.keep, help="images to keep")
     parser.add_argument("--function", default=Names.function,
-                        help="the Lambda function the role may deploy")
+                        help="the Lambda function the deploy role may deploy")
+    parser.add_argument("--environment", default=Names.environment,
+                        help="the GitHub environment whose jobs may deploy")
     parser.add_argument("--keep-deploys", type=int, default=Names.keep_deploys,
                         help="deployed images to keep")
     args = parser.parse_args(argv)
@@ -179,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         account, partition = identity["Account"], identity["Arn"].split(":")[1]
         names = Names(account, region, args.github_repository, args.branch, args.repository,
                       args.bucket or f"cola-dvc-{account}-{region}", args.role, args.keep,
-                      partition, args.function, args.keep_deploys)
+                      partition, args.function, args.keep_deploys,
+                      environment=args.environment)
         if args.action == "create":
             for key, value in create(names, session).items():
                 print(f"{key}: {value}")

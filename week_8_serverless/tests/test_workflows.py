@@ -80,9 +80,23 @@ def test_only_pushes_to_main_publish_and_deploy_and_only_after_every_check() -> 
                              "&& vars.AWS_ROLE_ARN != ''")
     assert set(publish["needs"]) == set(jobs()) - {"publish", "deploy"}
     deploy = jobs()["deploy"]
-    assert deploy["needs"] == ["publish"] and deploy["if"].startswith(publish["if"])
+    assert deploy["needs"] == ["publish"] and deploy["if"].startswith(
+        "github.event_name == 'push' && github.ref == 'refs/heads/main' ")
     assert "vars.LAMBDA_FUNCTION != ''" in deploy["if"]
     assert deploy["concurrency"]["cancel-in-progress"] is False, "deploys run in order, all"
+
+
+def test_only_the_deploy_job_gets_the_deploy_role_and_only_in_production() -> None:
+    """The deploy role trusts jobs of the `production` environment alone (aws_setup.py), so
+    the job must run there; no other job asks for that role."""
+    for name, job in jobs().items():
+        roles = [step["with"]["aws-role-arn"] for step in job["steps"]
+                 if "aws-role-arn" in step.get("with", {})]
+        if name == "deploy":
+            assert job["environment"] == "production"
+            assert roles == ["${{ vars.AWS_DEPLOY_ROLE_ARN }}"]
+        else:
+            assert "environment" not in job and "AWS_DEPLOY_ROLE_ARN" not in str(roles), name
 
 
 def test_pull_request_jobs_are_not_given_the_aws_role() -> None:

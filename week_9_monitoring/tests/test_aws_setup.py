@@ -33,6 +33,7 @@ def test_create_makes_a_locked_down_repository_bucket_and_role(aws, capsys) -> N
     assert status == 0
     values = dict(line.split(": ", 1) for line in out.splitlines())
     assert values["AWS_ROLE_ARN"] == "arn:aws:iam::123456789012:role/cola-github-actions"
+    assert values["AWS_DEPLOY_ROLE_ARN"] == "arn:aws:iam::123456789012:role/cola-github-deploy"
     assert values["image"] == f"123456789012.dkr.ecr.{REGION}.amazonaws.com/cola-service"
     assert values["dvc remote"] == f"s3://{names().bucket}/cola"
 
@@ -65,6 +66,10 @@ def test_create_makes_a_locked_down_repository_bucket_and_role(aws, capsys) -> N
     assert role["AssumeRolePolicyDocument"] == names().policy("trust-policy")
     inline = iam.get_role_policy(RoleName="cola-github-actions", PolicyName="ecr-and-dvc-remote")
     assert inline["PolicyDocument"] == names().policy("permissions-policy")
+    deployer = iam.get_role(RoleName="cola-github-deploy")["Role"]
+    assert deployer["AssumeRolePolicyDocument"] == names().policy("deploy-trust-policy")
+    inline = iam.get_role_policy(RoleName="cola-github-deploy", PolicyName="deploy-the-function")
+    assert inline["PolicyDocument"] == names().policy("deploy-policy")
     providers = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
     provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=providers[0]["Arn"])
     assert provider["ClientIDList"] == ["sts.amazonaws.com"]
@@ -102,10 +107,11 @@ def test_delete_leaves_nothing_even_a_bucket_with_old_versions(aws, capsys) -> N
                   imageTag="abc123")
 
     status, out, _ = run(capsys, "delete", *ARGS)
-    assert status == 0 and out.count("deleted:") == 3
+    assert status == 0 and out.count("deleted:") == 4
     assert ecr.describe_repositories()["repositories"] == []
     assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
-    assert all(r["RoleName"] != "cola-github-actions" for r in iam.list_roles()["Roles"])
+    assert not {r["RoleName"] for r in iam.list_roles()["Roles"]} & {
+        "cola-github-actions", "cola-github-deploy"}
     assert run(capsys, "delete", *ARGS) == (0, "nothing to delete\n", "")
 
 
@@ -121,7 +127,34 @@ def test_the_role_trusts_one_branch_of_one_repository_only() -> None:
         "token.actions.githubusercontent.com:sub": "repo:someone/fork:ref:refs/heads/release"}}
 
 
-def test_the_role_may_touch_only_its_repository_bucket_function_and_domain() -> None:
+def test_only_jobs_of_the_production_environment_may_deploy() -> None:
+    named = Names("111122223333", "ap-south-1", "someone/fork", repository="svc", function="fn",
+                  environment="prod-eu")
+    [statement] = named.policy("deploy-trust-policy")["Statement"]
+    assert statement["Principal"] == {"Federated": "arn:aws:iam::111122223333:oidc-provider/"
+                                      "token.actions.githubusercontent.com"}
+    # a job's token names its environment instead of its branch: no other job matches
+    assert statement["Condition"] == {"StringEquals": {
+        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+        "token.actions.githubusercontent.com:sub": "repo:someone/fork:environment:prod-eu"}}
+    allowed = {}
+    for statement in named.policy("deploy-policy")["Statement"]:
+        actions = statement["Action"]
+        for action in [actions] if isinstance(actions, str) else actions:
+            resources = statement["Resource"]
+            for resource in [resources] if isinstance(resources, str) else resources:
+                allowed.setdefault(resource, set()).add(action)
+    function = "arn:aws:lambda:ap-south-1:111122223333:function:fn"
+    repository = "arn:aws:ecr:ap-south-1:111122223333:repository/svc"
+    assert set(allowed) == {"*", repository, function, f"{function}:*"}  # no bucket
+    assert allowed["*"] == {"ecr:GetAuthorizationToken"}
+    # it finds the image's digest and tags it as deployed; it cannot push layers
+    assert allowed[repository] == {"ecr:BatchGetImage", "ecr:DescribeImages", "ecr:PutImage"}
+    assert allowed[function] == allowed[f"{function}:*"] and "lambda:DeleteFunction" not in \
+        allowed[function] and "lambda:UpdateFunctionCode" in allowed[function]
+
+
+def test_the_ci_role_may_touch_its_repository_bucket_and_domain_never_the_function() -> None:
     statements = Names("111122223333", "ap-south-1", REPO, repository="svc", bucket="b",
                        function="fn", domain="dom").policy("permissions-policy")["Statement"]
     allowed = {}
@@ -129,26 +162,22 @@ def test_the_role_may_touch_only_its_repository_bucket_function_and_domain() -> 
         assert statement["Effect"] == "Allow"
         actions = statement["Action"]
         for action in [actions] if isinstance(actions, str) else actions:
-            assert "*" not in action and action.split(":")[0] in {"ecr", "s3", "lambda", "es"}
+            assert "*" not in action and action.split(":")[0] in {"ecr", "s3", "es"}
             resources = statement["Resource"]
             for resource in [resources] if isinstance(resources, str) else resources:
                 allowed.setdefault(resource, set()).add(action)
     # ECR's login call has no resource-level permissions: "*" is the only choice, for it alone
     assert allowed.pop("*") == {"ecr:GetAuthorizationToken"}
-    function = "arn:aws:lambda:ap-south-1:111122223333:function:fn"
+    # every job on main may assume it: it may not deploy (that is the deploy role's alone)
     # the drift report's three requests, not the domain's other paths (_delete_by_query,
     # settings); inside the domain its OpenSearch role (opensearch_security.py) limits it more
     domain = "arn:aws:es:ap-south-1:111122223333:domain/dom/"
     search, bulk, template = (f"{domain}cola-predictions-*/_search", f"{domain}_bulk",
                               f"{domain}_index_template/cola-drift")
     assert set(allowed) == {"arn:aws:ecr:ap-south-1:111122223333:repository/svc",
-                            "arn:aws:s3:::b", "arn:aws:s3:::b/*", function, f"{function}:*",
-                            search, bulk, template}
+                            "arn:aws:s3:::b", "arn:aws:s3:::b/*", search, bulk, template}
     assert allowed[search] == {"es:ESHttpGet", "es:ESHttpPost"}
     assert allowed[bulk] == allowed[template] == {"es:ESHttpPost", "es:ESHttpPut"}
-    # the function's versions and aliases (fn:*), not every function whose name starts with fn
-    assert allowed[function] == allowed[f"{function}:*"] and "lambda:DeleteFunction" not in \
-        allowed[function]
     # CI only pulls the model: it reads the bucket, never writes or deletes
     assert allowed["arn:aws:s3:::b/*"] == {"s3:GetObject"}
 
