@@ -1,7 +1,8 @@
 """Create, or delete, what the workflow needs in an AWS account: the ECR repository for the
-images, the S3 bucket for the DVC remote, and two IAM roles that GitHub Actions assumes with its
-OIDC token (no stored keys): one to pull the model and push images (jobs on the main branch),
-one to deploy the Lambda function (only jobs in the GitHub environment `production`).
+images, the S3 bucket for the DVC remote, and three IAM roles that GitHub Actions assumes with
+its OIDC token (no stored keys): one to pull the model and push images (jobs on the main
+branch), one to deploy the Lambda function (only jobs in the GitHub environment `production`),
+one for the drift report (only jobs in the environment `monitoring`).
 
     python aws_setup.py create --github-repository you/cola [--region eu-west-1]
     python aws_setup.py delete --github-repository you/cola [--region eu-west-1]
@@ -47,6 +48,8 @@ class Names:
     deploy_role: str = "cola-github-deploy"
     environment: str = "production"  # the GitHub environment whose jobs may assume it
     domain: str = "cola-monitoring"  # the OpenSearch domain the drift report reads
+    drift_role: str = "cola-github-drift"
+    monitoring_environment: str = "monitoring"  # the GitHub environment of the drift job
 
     def policy(self, name: str) -> dict:
         """iam/<name>.json with these names filled in."""
@@ -107,7 +110,7 @@ def create(names: Names, session: boto3.Session) -> dict[str, str]:
                                             ThumbprintList=THUMBPRINTS)
     arns = [put_role(iam, role, inline, names.policy(trust), names.policy(permissions),
                      purpose) for role, inline, trust, permissions, purpose in roles(names)]
-    return {"AWS_ROLE_ARN": arns[0], "AWS_DEPLOY_ROLE_ARN": arns[1],
+    return {"AWS_ROLE_ARN": arns[0], "AWS_DEPLOY_ROLE_ARN": arns[1], "AWS_DRIFT_ROLE_ARN": arns[2],
             "AWS_REGION": names.region, "ECR_REPOSITORY": names.repository, "image": uri,
             "dvc remote": f"s3://{names.bucket}/cola"}
 
@@ -117,7 +120,9 @@ def roles(names: Names) -> list[tuple[str, str, str, str, str]]:
     return [(names.role, "ecr-and-dvc-remote", "trust-policy", "permissions-policy",
              "CoLA images and the DVC remote"),
             (names.deploy_role, "deploy-the-function", "deploy-trust-policy", "deploy-policy",
-             f"deploy {names.function} (environment {names.environment})")]
+             f"deploy {names.function} (environment {names.environment})"),
+            (names.drift_role, "read-events-record-drift", "drift-trust-policy", "drift-policy",
+             f"the drift report on {names.domain} (environment {names.monitoring_environment})")]
 
 
 def put_role(iam: object, name: str, inline: str, trust: dict, permissions: dict,
@@ -182,7 +187,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep-deploys", type=int, default=Names.keep_deploys,
                         help="deployed images to keep")
     parser.add_argument("--domain", default=Names.domain,
-                        help="the OpenSearch domain the role may read and write")
+                        help="the OpenSearch domain the drift role reads and records in")
     args = parser.parse_args(argv)
     if args.github_repository.count("/") != 1 or not all(args.github_repository.split("/")):
         parser.error(f"--github-repository must be OWNER/NAME, not {args.github_repository!r}")

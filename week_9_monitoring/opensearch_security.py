@@ -2,14 +2,14 @@
 prediction events are kept. Run once after `sam deploy`, and again after changing it:
 
     python opensearch_security.py --url https://<domain endpoint> --secret <MasterUserSecret> \
-        --forwarder-role <ForwarderRoleArn> --drift-role <the CI role's ARN> [--days 30]
+        --forwarder-role <ForwarderRoleArn> --drift-role <AWS_DRIFT_ROLE_ARN> [--days 30]
 
 It signs in as the domain's master user (the password the stack generated in Secrets Manager:
 --secret, read with boto3) and puts, through OpenSearch's security and ISM REST APIs:
 - role `cola_predictions_writer` (mapped to the forwarder's IAM role): put the events' index
   template, create the daily `cola-predictions-*` indices and add documents. No reading, no
   deleting, no `_delete_by_query`, nothing in any other index.
-- role `cola_drift_writer` (mapped to the CI role): read `cola-predictions-*`, write the
+- role `cola_drift_writer` (mapped to the drift job's role): read `cola-predictions-*`, write the
   results into `cola-drift`. No deleting.
 - ISM policy `cola-predictions-retention`: each daily index is deleted `--days` after it was
   created (events can hold sentences, which may be personal data, with LOG_TEXT on).
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", required=True, help="the domain's endpoint, https://...")
     parser.add_argument("--secret", required=True, help="the master user's secret (ARN or name)")
     parser.add_argument("--forwarder-role", required=True, help="the forwarder's IAM role ARN")
-    parser.add_argument("--drift-role", required=True, help="the CI role's ARN (drift job)")
+    parser.add_argument("--drift-role", required=True, help="the drift job's role ARN")
     parser.add_argument("--days", type=int, default=30, help="keep events this long (30)")
     parser.add_argument("--region", help="default: the AWS configuration's")
     args = parser.parse_args(argv)

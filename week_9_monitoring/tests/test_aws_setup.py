@@ -22,6 +22,11 @@ def names() -> Names:
     return Names("123456789012", REGION, REPO, bucket=f"cola-dvc-123456789012-{REGION}")
 
 
+def iam_policy(role: str, name: str) -> dict:
+    return boto3.client("iam", region_name=REGION).get_role_policy(
+        RoleName=role, PolicyName=name)["PolicyDocument"]
+
+
 def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
     status = main(list(argv))
     out, err = capsys.readouterr()
@@ -34,6 +39,9 @@ def test_create_makes_a_locked_down_repository_bucket_and_role(aws, capsys) -> N
     values = dict(line.split(": ", 1) for line in out.splitlines())
     assert values["AWS_ROLE_ARN"] == "arn:aws:iam::123456789012:role/cola-github-actions"
     assert values["AWS_DEPLOY_ROLE_ARN"] == "arn:aws:iam::123456789012:role/cola-github-deploy"
+    assert values["AWS_DRIFT_ROLE_ARN"] == "arn:aws:iam::123456789012:role/cola-github-drift"
+    drift = iam_policy("cola-github-drift", "read-events-record-drift")
+    assert drift == names().policy("drift-policy")
     assert values["image"] == f"123456789012.dkr.ecr.{REGION}.amazonaws.com/cola-service"
     assert values["dvc remote"] == f"s3://{names().bucket}/cola"
 
@@ -107,11 +115,11 @@ def test_delete_leaves_nothing_even_a_bucket_with_old_versions(aws, capsys) -> N
                   imageTag="abc123")
 
     status, out, _ = run(capsys, "delete", *ARGS)
-    assert status == 0 and out.count("deleted:") == 4
+    assert status == 0 and out.count("deleted:") == 5
     assert ecr.describe_repositories()["repositories"] == []
     assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert not {r["RoleName"] for r in iam.list_roles()["Roles"]} & {
-        "cola-github-actions", "cola-github-deploy"}
+        "cola-github-actions", "cola-github-deploy", "cola-github-drift"}
     assert run(capsys, "delete", *ARGS) == (0, "nothing to delete\n", "")
 
 
@@ -154,7 +162,7 @@ def test_only_jobs_of_the_production_environment_may_deploy() -> None:
         allowed[function] and "lambda:UpdateFunctionCode" in allowed[function]
 
 
-def test_the_ci_role_may_touch_its_repository_bucket_and_domain_never_the_function() -> None:
+def test_the_ci_role_may_touch_only_its_repository_and_bucket_never_the_function() -> None:
     statements = Names("111122223333", "ap-south-1", REPO, repository="svc", bucket="b",
                        function="fn", domain="dom").policy("permissions-policy")["Statement"]
     allowed = {}
@@ -162,24 +170,43 @@ def test_the_ci_role_may_touch_its_repository_bucket_and_domain_never_the_functi
         assert statement["Effect"] == "Allow"
         actions = statement["Action"]
         for action in [actions] if isinstance(actions, str) else actions:
-            assert "*" not in action and action.split(":")[0] in {"ecr", "s3", "es"}
+            assert "*" not in action and action.split(":")[0] in {"ecr", "s3"}
             resources = statement["Resource"]
             for resource in [resources] if isinstance(resources, str) else resources:
                 allowed.setdefault(resource, set()).add(action)
     # ECR's login call has no resource-level permissions: "*" is the only choice, for it alone
     assert allowed.pop("*") == {"ecr:GetAuthorizationToken"}
     # every job on main may assume it: it may not deploy (that is the deploy role's alone)
+    # and has nothing to do with the domain (the drift role's)
+    assert set(allowed) == {"arn:aws:ecr:ap-south-1:111122223333:repository/svc",
+                            "arn:aws:s3:::b", "arn:aws:s3:::b/*"}
+    # CI only pulls the model: it reads the bucket, never writes or deletes
+    assert allowed["arn:aws:s3:::b/*"] == {"s3:GetObject"}
+
+
+def test_only_the_monitoring_environment_runs_the_drift_report_and_only_that() -> None:
+    named = Names("111122223333", "ap-south-1", "someone/fork", bucket="b", domain="dom",
+                  monitoring_environment="watch")
+    [statement] = named.policy("drift-trust-policy")["Statement"]
+    assert statement["Condition"] == {"StringEquals": {
+        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+        "token.actions.githubusercontent.com:sub": "repo:someone/fork:environment:watch"}}
+    allowed = {}
+    for statement in named.policy("drift-policy")["Statement"]:
+        actions = statement["Action"]
+        for action in [actions] if isinstance(actions, str) else actions:
+            resources = statement["Resource"]
+            for resource in [resources] if isinstance(resources, str) else resources:
+                allowed.setdefault(resource, set()).add(action)
     # the drift report's three requests, not the domain's other paths (_delete_by_query,
     # settings); inside the domain its OpenSearch role (opensearch_security.py) limits it more
     domain = "arn:aws:es:ap-south-1:111122223333:domain/dom/"
     search, bulk, template = (f"{domain}cola-predictions-*/_search", f"{domain}_bulk",
                               f"{domain}_index_template/cola-drift")
-    assert set(allowed) == {"arn:aws:ecr:ap-south-1:111122223333:repository/svc",
-                            "arn:aws:s3:::b", "arn:aws:s3:::b/*", search, bulk, template}
+    assert set(allowed) == {"arn:aws:s3:::b", "arn:aws:s3:::b/*", search, bulk, template}
     assert allowed[search] == {"es:ESHttpGet", "es:ESHttpPost"}
     assert allowed[bulk] == allowed[template] == {"es:ESHttpPost", "es:ESHttpPut"}
-    # CI only pulls the model: it reads the bucket, never writes or deletes
-    assert allowed["arn:aws:s3:::b/*"] == {"s3:GetObject"}
+    assert allowed["arn:aws:s3:::b/*"] == {"s3:GetObject"}  # the model and its reference
 
 
 def test_without_credentials_it_fails_in_one_line(aws, capsys, monkeypatch, tmp_path) -> None:

@@ -28,7 +28,19 @@ def test_it_runs_daily_and_on_demand_and_only_when_configured() -> None:
     assert every == ["*", "*", "*"] and minute.isdigit() and hour.isdigit()
     assert "workflow_dispatch" in on
     (job,) = workflow()["jobs"].values()
-    assert "vars.OPENSEARCH_URL != ''" in job["if"] and "vars.AWS_ROLE_ARN != ''" in job["if"]
+    assert "vars.OPENSEARCH_URL != ''" in job["if"] and "vars.AWS_DRIFT_ROLE_ARN != ''" in job[
+        "if"]
+
+
+def test_it_runs_with_the_drift_role_in_its_environment() -> None:
+    """The drift role trusts jobs of the `monitoring` environment only (aws_setup.py): the job
+    runs there, with that role, and no job of the CI workflow asks for it."""
+    (job,) = workflow()["jobs"].values()
+    assert job["environment"] == "monitoring"
+    roles = [step["with"]["aws-role-arn"] for step in job["steps"]
+             if "aws-role-arn" in step.get("with", {})]
+    assert roles == ["${{ vars.AWS_DRIFT_ROLE_ARN }}"]
+    assert "AWS_DRIFT_ROLE_ARN" not in (WEEK_DIR / ".github" / "workflows" / "ci.yml").read_text()
 
 
 def test_least_privilege_and_pinned_actions() -> None:

@@ -17,7 +17,7 @@ import pytest
 from opensearch_security import RETENTION_POLICY, main
 
 FORWARDER = "arn:aws:iam::123456789012:role/cola-ForwarderFunctionRole-abc"
-DRIFT = "arn:aws:iam::123456789012:role/cola-github-actions"
+DRIFT = "arn:aws:iam::123456789012:role/cola-github-drift"
 # action groups and actions that would let a role delete documents or indices
 DELETING = {"write", "delete", "crud", "manage", "indices_all", "unlimited", "*",
             "indices:data/write/delete", "indices:data/write/delete/byquery",
