@@ -42,18 +42,16 @@ def test_cfn_lint_finds_nothing_in_the_template() -> None:
 
 # What `sam deploy` sends to CloudFormation: the template through the SAM translator (in the SAM
 # CLI's virtualenv), with the image parameter set as CI sets it
-TRANSLATE = """
-import json, sys
-from samcli.yamlhelper import yaml_parse
-from samtranslator.translator.transform import transform
-
-class NoPolicies:
-    def load(self):
-        return {}
-
-template = yaml_parse(open(sys.argv[1]).read())
-print(json.dumps(transform(template, {"ImageUri": sys.argv[2]}, NoPolicies())))
-"""
+# (these packages live in the SAM CLI's virtualenv, not in requirements.txt)
+TRANSLATE = "\n".join([
+    "import json, sys",
+    "from samcli.yamlhelper import yaml_parse",
+    "from samtranslator.translator.transform import transform",
+    "class NoPolicies:",
+    "    def load(self):",
+    "        return {}",
+    "template = yaml_parse(open(sys.argv[1]).read())",
+    "print(json.dumps(transform(template, {'ImageUri': sys.argv[2]}, NoPolicies())))"])
 
 
 def translated() -> dict:
