@@ -8,7 +8,6 @@
 import asyncio
 import json
 import logging
-import re
 import sys
 import time
 import uuid
@@ -31,11 +30,11 @@ from serving import (
     model_summary,
     parse_request,
     predict_and_record,
+    request_id,
     to_json,
 )
 
 access_log = logging.getLogger("cola.access")
-REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # a caller's X-Request-ID, if it is this tame
 
 
 class Prediction(BaseModel):
@@ -52,8 +51,8 @@ class JSON(JSONResponse):
         return to_json(content)
 
 
-def error(status: int, detail: object) -> JSON:
-    return JSON(status_code=status, content=error_body(detail))
+def error(status: int, detail: object, headers: dict | None = None) -> JSON:
+    return JSON(status_code=status, content=error_body(detail), headers=headers)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -96,12 +95,6 @@ class AccessLog:
                 "status": status, "latency_ms": round((time.perf_counter() - start) * 1000, 2)}))
 
 
-def request_id(request: Request) -> str:
-    """The caller's X-Request-ID (to find its predictions in the monitoring), else a new one."""
-    given = request.headers.get("x-request-id", "")
-    return given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-
-
 def create_app(settings: Settings, predictor: ColaONNXPredictor) -> FastAPI:
     app = FastAPI(title="CoLA acceptability", version="1.0.0",
                   description="Is an English sentence grammatically acceptable?")
@@ -122,14 +115,14 @@ def create_app(settings: Settings, predictor: ColaONNXPredictor) -> FastAPI:
                          415: {"description": "not application/json"},
                          422: {"description": "invalid or too long text, too many texts"}})
     async def predict(request: Request) -> Response:
+        rid = request_id(request.headers.get("x-request-id"), uuid.uuid4().hex)
         try:
             content_type = request.headers.get("content-type")
             check_content_type(content_type)  # before a byte of the body is read
             body = await read_body(request, settings.max_body_bytes)
             texts, batch = parse_request(body, content_type, settings)
         except RequestError as err:
-            return error(err.status, err.detail)
-        rid = request_id(request)
+            return error(err.status, err.detail, {"X-Request-ID": rid})
         results, _ = await asyncio.to_thread(predict_and_record, predictor, texts, rid,
                                                 log)  # keeps the loop free
         return JSON(answer(results, batch), headers={"X-Request-ID": rid})

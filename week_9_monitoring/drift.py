@@ -8,10 +8,17 @@ Tests: two-sample Kolmogorov-Smirnov for the numbers, chi-square for the label c
 population stability index (PSI) for all of them. A feature alerts when its shift is both
 significant (p below the threshold) and large (PSI above it): with thousands of events a
 p-value alone flags shifts too small to matter.
+
+Before the tests, the window is cleaned: events whose features are missing, null, not numbers
+or out of range are left out and counted (usable()), and a request of many sentences counts as
+one event (one_per_request()): the tests assume independent samples, and the sentences of one
+request come from one caller, so one heavy caller could otherwise raise an alert alone.
 """
 
+import math
+import random
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from scipy import stats
@@ -22,6 +29,69 @@ NUMERIC = ("text_chars", "text_tokens", "unk_share", "score")
 SAMPLE = 5000  # reference values kept per feature (KS needs the sample, not a summary)
 PSI_BINS = 10
 EPS = 1e-4  # stands in for an empty bin's share, so that PSI stays finite
+
+
+# the range each feature's values must be in: what prediction_log.py can write
+RANGES = {"text_chars": (0, math.inf), "text_tokens": (0, math.inf), "unk_share": (0, 1),
+          "score": (0, 1)}
+
+
+def flaw(event: dict, feature: str) -> str | None:
+    """Why `event` cannot be judged on `feature` (missing, null, not a number, out of range)."""
+    if feature not in event:
+        return "missing"
+    value = event[feature]
+    if value is None:
+        return "null"
+    if feature == "label":
+        return None if value in LABELS else f"not one of {'/'.join(LABELS)}"
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return "not a number"
+    low, high = RANGES[feature]
+    return None if low <= value <= high else f"out of range [{low:g}, {high:g}]"
+
+
+@dataclass
+class LeftOut:
+    """Events left out for one feature: how many, why (the first reason seen), an example."""
+    feature: str
+    count: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    example: str = ""
+
+    def line(self) -> str:
+        why = ", ".join(f"{reason}: {n}" for reason, n in self.reasons.most_common())
+        return (f"{self.feature}: {self.count} event{'s' * (self.count != 1)} left out "
+                f"({why}; e.g. event {self.example})")
+
+
+def usable(events: list[dict]) -> tuple[list[dict], list[LeftOut]]:
+    """The events that can be judged on every feature, and per feature those that cannot."""
+    kept, left_out = [], {}
+    for event in events:
+        flaws = {f: why for f in (*NUMERIC, "label") if (why := flaw(event, f))}
+        if not flaws:
+            kept.append(event)
+        for feature, why in flaws.items():
+            entry = left_out.setdefault(feature, LeftOut(feature))
+            entry.count += 1
+            entry.reasons[why] += 1
+            entry.example = entry.example or str(event.get("event_id", "without an id"))
+    return kept, [left_out[f] for f in (*NUMERIC, "label") if f in left_out]
+
+
+def request_of(event: dict) -> str:
+    """The request an event belongs to: its event_id without the sentence's position."""
+    return str(event.get("event_id", "")).rpartition("-")[0] or str(event.get("event_id"))
+
+
+def one_per_request(events: list[dict]) -> list[dict]:
+    """One event of each request (a random one, the same on every run), in the window's order."""
+    requests: dict[str, list[dict]] = {}
+    for event in events:
+        requests.setdefault(request_of(event), []).append(event)
+    chosen = {id(random.Random(key).choice(group)) for key, group in requests.items()}
+    return [event for event in events if id(event) in chosen]
 
 
 def reference_stats(events: list[dict], train_labels: list[int], seed: int = 0) -> dict:

@@ -7,11 +7,16 @@
 Prints one line per feature and writes an HTML report with plots (the config's
 monitoring.report_dir: drift_report.html, drift_report.png). Reading from OpenSearch, it also
 records the results in the cola-drift index, which the dashboard's drift panel shows.
-Exit status: 0 no drift (or too few events for a verdict), 1 drift (one `drift:` line per
-feature that alerts), 2 an error.
+
+Events with missing, null or out-of-range features are left out, each feature's count named in
+a `warning:` line; a request of many sentences counts once (drift.py says why).
+Exit status: 0 no drift, 1 drift (one `drift:` line per feature that alerts), 2 an error (bad
+input or set-up), 3 no data: fewer requests in the window than monitoring.drift.min_events, so
+no verdict. A window with no traffic is a finding too: the pipeline may have stopped.
 """
 
 import argparse
+import html
 import json
 import sys
 import uuid
@@ -20,13 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from drift import NUMERIC, FeatureDrift, compare
+from drift import NUMERIC, FeatureDrift, LeftOut, compare, one_per_request, usable
 from prediction import LABELS
 from prediction_log import timestamp
 from reports import plt, save_figure, table, write_page
 from shipper import index_prefix, load_template, make_client, read_events
 
 DRIFT_TEMPLATE_FILE = Path(__file__).resolve().parent / "monitoring" / "drift_index_template.json"
+NO_DATA = 3  # the exit status when the window holds too few requests for a verdict
 
 
 def events_from_opensearch(client: object, hours: float, now: datetime) -> list[dict]:
@@ -89,15 +95,17 @@ def plot(reference: dict, events: list[dict], results: list[FeatureDrift]) -> pl
 
 
 def write_report(out_dir: Path, reference: dict, events: list[dict],
-                 results: list[FeatureDrift], source: str) -> Path:
+                 results: list[FeatureDrift], source: str, left_out: list[LeftOut]) -> Path:
     image = save_figure(plot(reference, events, results), out_dir / "drift_report.png")
     rows = [[r.feature, r.test, f"{r.statistic:.4g}", f"{r.p_value:.3g}", f"{r.psi:.3f}",
              "DRIFT" if r.alert else "ok"] for r in results]
     status = ("<p class='alert'>Drift in " + ", ".join(r.feature for r in results if r.alert)
               + "</p>" if any(r.alert for r in results) else "<p>No drift.</p>")
+    skipped = "".join(f"<p>Left out: {html.escape(entry.line())}</p>" for entry in left_out)
     return write_page(out_dir / "drift_report.html", "CoLA model: input drift", status,
-                      f"<p>{len(events)} events from {source} against the reference of "
-                      f"{reference['events']} validation sentences ({reference.get('data')}).</p>",
+                      f"<p>{len(events)} requests from {html.escape(source)} against the "
+                      f"reference of {reference['events']} validation sentences "
+                      f"({reference.get('data')}).</p>{skipped}",
                       table(["feature", "test", "statistic", "p-value", "PSI", "verdict"], rows),
                       image)
 
@@ -133,24 +141,29 @@ def main(argv: list[str] | None = None) -> int:
             client = make_client(cfg.monitoring.opensearch, cfg.monitoring.aws_region)
             events = events_from_opensearch(client, drift.window_hours, datetime.now(UTC))
             source = f"{cfg.monitoring.opensearch} (last {drift.window_hours:g} h)"
-        if len(events) < drift.min_events:
-            print(f"{len(events)} events from {source}: fewer than monitoring.drift.min_events "
-                  f"({drift.min_events}), no verdict")
-            return 0
-        incomplete = sorted({f for e in events for f in (*NUMERIC, "label") if f not in e})
-        if incomplete:
-            raise ValueError(f"some events from {source} have no {', '.join(incomplete)}")
-        results = compare(reference, events, drift.p_value, drift.psi)
+        judged, left_out = usable(events)
+        if events and not judged:
+            raise ValueError(f"none of the {len(events)} events from {source} can be judged: "
+                             + "; ".join(entry.line() for entry in left_out))
+        for entry in left_out:
+            print(f"warning: {entry.line()}", file=sys.stderr)
+        sample = one_per_request(judged)
+        if len(sample) < drift.min_events:
+            print(f"{len(sample)} requests ({len(events)} events) from {source}: fewer than "
+                  f"monitoring.drift.min_events ({drift.min_events}), no verdict "
+                  f"(exit status {NO_DATA})", file=sys.stderr)
+            return NO_DATA
+        results = compare(reference, sample, drift.p_value, drift.psi)
         if client is not None:
-            record(client, results, len(events))
-        report = write_report(Path(cfg.monitoring.report_dir), reference, events, results,
-                              source)
+            record(client, results, len(sample))
+        report = write_report(Path(cfg.monitoring.report_dir), reference, sample, results,
+                              source, left_out)
     except (OSError, ValueError, KeyError, OpenSearchException, *CONFIG_ERRORS) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for result in results:
         print(result.line())
-    print(f"{len(events)} events from {source}; report: {report}")
+    print(f"{len(sample)} requests from {source}; report: {report}")
     alerts = [r for r in results if r.alert]
     for result in alerts:
         print(f"drift: {result.line()}", file=sys.stderr)

@@ -38,6 +38,7 @@ from serving import (
     model_summary,
     parse_request,
     predict_and_record,
+    request_id,
     to_json,
 )
 
@@ -79,9 +80,9 @@ def respond(body: bytes, content_type: str | None, request_id: str) -> tuple[int
     return 200, answer(predictions, batch)
 
 
-def json_response(status: int, content: object) -> Response:
+def json_response(status: int, content: object, headers: dict | None = None) -> Response:
     return Response(status_code=status, content_type="application/json",
-                    body=to_json(content).decode("ascii"))
+                    body=to_json(content).decode("ascii"), headers=headers)
 
 
 def with_routes(app: ApiGatewayResolver) -> ApiGatewayResolver:
@@ -93,8 +94,9 @@ def with_routes(app: ApiGatewayResolver) -> ApiGatewayResolver:
                     else (event.body or "").encode("utf-8", "surrogatepass"))
         except binascii.Error:
             return json_response(400, error_body("request body is not valid base64"))
-        return json_response(*respond(body, event.headers.get("content-type"),
-                                      app.lambda_context.aws_request_id))
+        rid = request_id(event.headers.get("x-request-id"), app.lambda_context.aws_request_id)
+        return json_response(*respond(body, event.headers.get("content-type"), rid),
+                             headers={"X-Request-ID": rid})
 
     @app.get("/health")
     def health() -> Response:

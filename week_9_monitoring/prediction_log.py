@@ -2,11 +2,14 @@
 lines into OpenSearch, drift_report.py compares them with the training data). In AWS Lambda,
 stdout is the function's CloudWatch log stream.
 
-    {"event": "prediction", "@timestamp": "2026-11-27T10:00:00.123Z", "event_id": "<request>-0",
+    {"event": "prediction", "@timestamp": "2026-11-27T10:00:00.123Z", "event_id": "9f1c...-0",
      "request_id": "...", "source": "fastapi", "model_sha256": "1f2e...", "model_version": "3",
      "text_chars": 20, "text_tokens": 6, "unk_share": 0.0, "label": "acceptable",
      "score": 0.93, "latency_ms": 4.1, "batch_size": 1}
 
+event_id is unique per prediction (a new id for each request, then the sentence's position):
+the monitoring stores one document per event_id. request_id is the caller's X-Request-ID (or
+the server's id for the request), which callers may reuse.
 The sentence itself is added as "text" only with the LOG_TEXT setting on (off by default: a
 user's sentence may be personal data). Writing an event can never fail a prediction.
 """
@@ -14,6 +17,7 @@ user's sentence may be personal data). Writing an event can never fail a predict
 import json
 import sys
 import threading
+import uuid
 from datetime import UTC, datetime
 
 from tokenizers import Tokenizer
@@ -42,13 +46,13 @@ class PredictionLog:
 
     def events(self, request_id: str, texts: list[str], predictions: list[dict],
                latency_ms: float) -> list[dict]:
-        now = timestamp(datetime.now(UTC))
+        now, call = timestamp(datetime.now(UTC)), uuid.uuid4().hex
         events = []
         for i, (text, encoding) in enumerate(zip(texts, self.tokenizer.encode_batch(texts),
                                                  strict=True)):
             ids = [t for t, special in zip(encoding.ids, encoding.special_tokens_mask,
                                            strict=True) if not special]
-            event = {"event": EVENT, "@timestamp": now, "event_id": f"{request_id}-{i}",
+            event = {"event": EVENT, "@timestamp": now, "event_id": f"{call}-{i}",
                      "request_id": request_id, **self.fields, "text_chars": len(text),
                      "text_tokens": len(ids),
                      "unk_share": round(ids.count(self.unk_id) / len(ids), 4) if ids else 0.0,

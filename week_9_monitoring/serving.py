@@ -10,6 +10,7 @@ the answer's shape and the error's shape. No web framework and no model code in 
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -23,6 +24,7 @@ DEFAULT_MODEL = "outputs/onnx/model.int8.onnx"  # where convert_model_to_onnx.py
 # the accepted range of each numeric setting, inclusive
 LIMITS = {"max_text_chars": (1, 100_000), "max_batch": (1, 10_000),
           "max_body_bytes": (1, 100_000_000), "ort_threads": (0, 256), "port": (1, 65535)}
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # a caller's X-Request-ID, if it is this tame
 BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
@@ -123,6 +125,12 @@ def parse_request(body: bytes, content_type: str | None,
 
 def answer(predictions: list[dict], batch: bool) -> dict:
     return {"predictions": predictions} if batch else predictions[0]
+
+
+def request_id(given: str | None, otherwise: str) -> str:
+    """The caller's X-Request-ID (to find its predictions in the monitoring) if it is tame,
+    else `otherwise` (the server's own id for the request). Answers return it as X-Request-ID."""
+    return given if given and REQUEST_ID.fullmatch(given) else otherwise
 
 
 def predict_and_record(predictor: object, texts: list[str], request_id: str,

@@ -16,7 +16,7 @@ import simulate_traffic
 from conftest import make_events, toy_rows, write_tsv
 from convert_model_to_onnx import save_reference
 from dashboard import INDEX_PATTERNS, PANELS, query, values
-from drift import compare, numeric_psi
+from drift import compare, flaw, numeric_psi, one_per_request
 from inference_onnx import ColaONNXPredictor
 from prediction_log import PredictionLog
 from shipper import Shipper, dead_letter_file, read_events
@@ -35,24 +35,25 @@ def reference_file(onnx_model: Path, tmp_path_factory: pytest.TempPathFactory) -
     return out
 
 
-def stream(onnx_model: Path, texts: list[str]) -> list[dict]:
+def stream(onnx_model: Path, texts: list[str], per_request: int = 1) -> list[dict]:
+    """The events of `texts` sent `per_request` sentences a request. Predicted 16 at a time
+    whatever the requests: int8 activations are quantized per batch, and the reference's
+    scores were predicted in batches too."""
     predictor = ColaONNXPredictor(onnx_model)
     log = PredictionLog(predictor.tokenizer, "ab" * 32, "1", "fastapi")
-    events = []
-    for i in range(0, len(texts), 16):
-        batch = texts[i:i + 16]
-        events += log.events(f"r{i}", batch, predictor.predict(batch), 3.0)
-    return events
+    predictions = [p for i in range(0, len(texts), 16) for p in predictor.predict(texts[i:i + 16])]
+    return [event for i in range(0, len(texts), per_request) for event in log.events(
+        f"r{i}", texts[i:i + per_request], predictions[i:i + per_request], 3.0)]
 
 
 def like_validation(onnx_model: Path) -> list[dict]:
     return stream(onnx_model, [text for _, text in toy_rows(300, seed=11)])
 
 
-def drifted(onnx_model: Path) -> list[dict]:
+def drifted(onnx_model: Path, n: int = 300, per_request: int = 1) -> list[dict]:
     rng = random.Random(3)
     return stream(onnx_model, [" ".join(rng.choices(NEW_WORDS, k=rng.randint(12, 20))) + "."
-                               for _ in range(300)])
+                               for _ in range(n)], per_request)
 
 
 def run(reference: Path, tmp_path: Path, *args: str) -> int:
@@ -106,11 +107,86 @@ def test_a_drifted_stream_alerts_with_one_line_per_feature(reference_file: Path,
     assert (tmp_path / "drift_report.png").read_bytes().startswith(b"\x89PNG")
 
 
-def test_too_few_events_give_no_verdict(reference_file: Path, onnx_model: Path,
-                                        tmp_path: Path, capsys) -> None:
-    log = write_events(tmp_path / "service.log", drifted(onnx_model)[:20])
-    assert run(reference_file, tmp_path, "--events", str(log)) == 0
-    assert "fewer than monitoring.drift.min_events (100), no verdict" in capsys.readouterr().out
+def test_too_few_requests_are_no_data_with_an_exit_status_of_their_own(
+        reference_file: Path, onnx_model: Path, tmp_path: Path, capsys) -> None:
+    """A window that is (nearly) empty must not look healthy: the pipeline may have stopped."""
+    for events, requests in ((drifted(onnx_model, 20), 20), ([], 0),
+                             (drifted(onnx_model, 160, per_request=16), 10)):
+        log = write_events(tmp_path / "service.log", events)
+        assert run(reference_file, tmp_path, "--events", str(log)) == drift_report.NO_DATA == 3
+        err = capsys.readouterr().err
+        assert f"{requests} requests ({len(events)} events) from {log}: fewer than " \
+               "monitoring.drift.min_events (100), no verdict (exit status 3)" in err
+
+
+def test_a_bad_value_is_named_and_the_other_events_are_still_judged(
+        reference_file: Path, onnx_model: Path, tmp_path: Path, capsys) -> None:
+    """A null score once broke the plot (exit 2, no verdict); a NaN made KS's p NaN, and
+    `nan < p_value` is false: a bad value could switch an alert off."""
+    events = drifted(onnx_model)
+    events[5]["score"] = None
+    events[7]["score"] = float("nan")
+    events[9]["unk_share"] = "high"
+    del events[11]["text_chars"]
+    events[13]["label"] = "maybe"
+    log = write_events(tmp_path / "service.log", events)
+    assert run(reference_file, tmp_path, "--events", str(log)) == 1
+    out, err = capsys.readouterr()
+    err = err.splitlines()
+    warnings = [line for line in err if line.startswith("warning: ")]
+    assert warnings == [
+        f"warning: text_chars: 1 event left out (missing: 1; e.g. event {events[11]['event_id']})",
+        f"warning: unk_share: 1 event left out (not a number: 1; e.g. event "
+        f"{events[9]['event_id']})",
+        f"warning: score: 2 events left out (null: 1, not a number: 1; e.g. event "
+        f"{events[5]['event_id']})",
+        f"warning: label: 1 event left out (not one of unacceptable/acceptable: 1; e.g. event "
+        f"{events[13]['event_id']})"]
+    assert {"text_chars", "text_tokens", "unk_share"} <= {
+        line.split()[1].rstrip(":") for line in err if line.startswith("drift: ")}
+    assert "295 requests from" in out
+    page = (tmp_path / "drift_report.html").read_text()
+    assert "Left out: score: 2 events left out" in page
+
+
+@pytest.mark.parametrize("value, why", [
+    (None, "null"), ("0.9", "not a number"), (True, "not a number"), (float("nan"), "not a number"),
+    (-0.01, "out of range [0, 1]"), (1.01, "out of range [0, 1]"), (0, None), (1, None),
+    (0.5, None)])
+def test_each_kind_of_bad_value_is_told_apart(value: object, why: str | None) -> None:
+    assert flaw({"score": value}, "score") == why
+    assert flaw({"unk_share": value}, "unk_share") == why
+    assert flaw({}, "score") == "missing"
+    assert flaw({"text_chars": -1}, "text_chars") == "out of range [0, inf]"
+    assert flaw({"text_chars": 10**9}, "text_chars") is None
+    assert flaw({"label": "acceptable"}, "label") is None
+
+
+def test_one_heavy_caller_cannot_raise_an_alert(reference_file: Path, onnx_model: Path,
+                                                tmp_path: Path, capsys) -> None:
+    """64 odd sentences in one request are one caller's: counted once, they do not alert.
+    The same 64 sent one a request are 64 callers' and do."""
+    normal = like_validation(onnx_model)[:150]
+    for per_request, expected in ((64, 0), (1, 1)):
+        odd = drifted(onnx_model, 64, per_request)
+        for event in odd:
+            event["event_id"] = "odd-" + event["event_id"]
+        log = write_events(tmp_path / "service.log", normal + odd)
+        assert run(reference_file, tmp_path, "--events", str(log)) == expected, per_request
+        assert f"{150 + 64 // per_request} requests from" in capsys.readouterr().out
+
+
+def test_one_event_is_kept_per_request_and_not_always_the_first() -> None:
+    events = [{"event_id": f"req{r}-{i}", "n": r} for r in range(40) for i in range(r % 5 + 1)]
+    kept = one_per_request(events)
+    assert [e["n"] for e in kept] == list(range(40))
+    assert one_per_request(events) == kept  # the same on every run
+    positions = {e["event_id"].rsplit("-", 1)[1] for e in kept}
+    assert len(positions) > 2
+    assert one_per_request([{"event_id": "a-b-0"}, {"event_id": "a-b-1"},
+                            {"event_id": "a-c-0"}]) != [{"event_id": "a-b-0"}] * 2
+    assert len(one_per_request([{"event_id": "a-b-0"}, {"event_id": "a-b-1"},
+                                {"event_id": "a-c-0"}])) == 2
 
 
 def test_from_opensearch_the_results_feed_the_drift_panel(reference_file: Path,
@@ -136,7 +212,8 @@ def test_from_opensearch_the_results_feed_the_drift_panel(reference_file: Path,
     (["--set", "onnx.reference=/nonexistent/reference_stats.json"], "no reference statistics"),
     (["--set", "monitoring.drift.p_value=2"], "p_value must be in (0, 1)"),
     (["--events", "/nonexistent.log"], "No such file or directory"),
-    (["--events", "PARTIAL"], "have no score, text_tokens"),
+    (["--events", "PARTIAL"], "can be judged: text_tokens: "
+                              "120 events left out (missing: 120; e.g. event req00000-0); score"),
 ])
 def test_bad_input_is_one_line(problem: list[str], message: str, reference_file: Path,
                                tmp_path: Path, capsys) -> None:
@@ -177,6 +254,7 @@ def test_simulated_traffic_is_events_and_drifts_when_asked(onnx_model: Path, tmp
                                                            reference_file: Path,
                                                            capsys) -> None:
     sentences = write_tsv(tmp_path / "sentences.tsv", toy_rows(150, seed=21))
+    ids = []
     for drift, expected in ((False, 0), (True, 1)):
         args = [str(sentences), "--model", str(onnx_model), "--spread-hours", "24"]
         assert simulate_traffic.main(args + (["--drift"] if drift else [])) == 0
@@ -184,8 +262,11 @@ def test_simulated_traffic_is_events_and_drifts_when_asked(onnx_model: Path, tmp
         log.write_text(capsys.readouterr().out)
         events = list(read_events(log.read_text().splitlines()))
         assert len(events) == 150 and len({e["event_id"] for e in events}) == 150
+        ids.append({e["event_id"] for e in events})
         hours = (datetime.fromisoformat(events[-1]["@timestamp"]) -
                  datetime.fromisoformat(events[0]["@timestamp"])).total_seconds() / 3600
         assert 23 < hours < 24
         assert run(reference_file, tmp_path, "--events", str(log)) == expected
         capsys.readouterr()
+    # the README's demo runs it twice with the same seed: both runs' events must be indexed
+    assert not ids[0] & ids[1]

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from opensearchpy import OpenSearch
 
 from app import create_app
+from conftest import indexed_ids
 from inference_onnx import ColaONNXPredictor
 from prediction_log import EVENT, PredictionLog
 from serving import Settings
-from shipper import load_template, read_events
+from shipper import Shipper, dead_letter_file, load_template, read_events
 
 MAPPING = load_template()["template"]["mappings"]["properties"]
 PYTHON_TYPES = {"keyword": str, "text": str, "date": str, "integer": int, "float": float}
@@ -39,7 +41,9 @@ def test_the_service_writes_one_event_per_prediction(onnx_model: Path, capsys) -
     assert response.headers["X-Request-ID"] == "req-1"
     events = events_in(capsys.readouterr().out)
     predictions = response.json()["predictions"]
-    assert [e["event_id"] for e in events] == ["req-1-0", "req-1-1"]
+    call = events[0]["event_id"].rpartition("-")[0]
+    assert [e["event_id"] for e in events] == [f"{call}-0", f"{call}-1"]
+    assert {e["request_id"] for e in events} == {"req-1"}
     for event, text, prediction in zip(events, texts, predictions, strict=True):
         assert event["label"] == prediction["label"]
         assert event["score"] == pytest.approx(prediction["score"], abs=1e-6)
@@ -125,7 +129,9 @@ def test_the_lambda_handler_writes_the_same_events(onnx_model: Path, capsys,
     finally:
         sys.modules.pop("lambda_handler", None)
     assert [e["label"] for e in events] == [p["label"] for p in result["predictions"]]
-    assert [e["event_id"] for e in events] == [f"{Context.aws_request_id}-{i}" for i in (0, 1)]
+    call = events[0]["event_id"].rpartition("-")[0]
+    assert [e["event_id"] for e in events] == [f"{call}-{i}" for i in (0, 1)]
+    assert {e["request_id"] for e in events} == {Context.aws_request_id}
     assert {e["source"] for e in events} == {"lambda"}
     assert {e["model_version"] for e in events} == {"7"}
     assert [e["text"] for e in events] == ["Who left?", "Left who?"]
@@ -135,3 +141,53 @@ def test_a_bad_log_text_setting_is_one_clear_error(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("LOG_TEXT", "maybe")
     with pytest.raises(ValueError, match=r"^LOG_TEXT='maybe' is not one of 1, true, yes, 0"):
         Settings.from_env()
+
+
+def test_a_caller_that_reuses_its_request_id_gets_every_prediction_indexed(
+        onnx_model: Path, opensearch: str, tmp_path: Path, capsys) -> None:
+    """Documents are create-only by event_id: ids made from the caller's X-Request-ID kept only
+    the first request of a reused header (the rest counted as 'already there')."""
+    client = client_for(onnx_model)
+    capsys.readouterr()
+    for _ in range(3):
+        response = client.post("/predict", json={"texts": ["One.", "Two."]},
+                               headers={"X-Request-ID": "same-id"})
+        assert response.headers["X-Request-ID"] == "same-id"
+    events = events_in(capsys.readouterr().out)
+    assert len(events) == 6 and {e["request_id"] for e in events} == {"same-id"}
+    counts = Shipper(OpenSearch([opensearch]), dead_letter_file(tmp_path / "dead.jsonl")).ship(
+        events)
+    assert (counts.indexed, counts.existing) == (6, 0)
+    assert sorted(indexed_ids(opensearch)) == sorted(e["event_id"] for e in events)
+
+
+@pytest.mark.parametrize("kind", ["http_api_v2", "rest_api_v1"])
+def test_the_lambda_adapter_returns_the_callers_request_id_as_the_app_does(
+        onnx_model: Path, capsys, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    from test_lambda_handler import Context, event
+
+    monkeypatch.setenv("MODEL_PATH", str(onnx_model))
+    monkeypatch.delitem(sys.modules, "lambda_handler", raising=False)
+    handler = importlib.import_module("lambda_handler")
+    app = client_for(onnx_model)
+    try:
+        for given, expected in (("demo-1", "demo-1"), ("bad id!", None), (None, None)):
+            evt = event(kind, b'{"text": "Who left?"}')
+            headers = {} if given is None else {"X-Request-ID": given}
+            evt["headers"] |= {k.lower() if kind == "http_api_v2" else k: v
+                               for k, v in headers.items()}
+            if kind == "rest_api_v1":
+                evt["multiValueHeaders"] |= {k: [v] for k, v in headers.items()}
+            capsys.readouterr()
+            response = handler.handler(evt, Context())
+            events = list(read_events(capsys.readouterr().out.splitlines()))
+            echoed = response["headers"]["X-Request-ID"] if "headers" in response else \
+                response["multiValueHeaders"]["X-Request-ID"][0]
+            assert echoed == (expected or Context.aws_request_id)
+            assert [e["request_id"] for e in events] == [echoed]
+            from_app = app.post("/predict", json={"text": "Who left?"}, headers=headers)
+            assert (from_app.headers["X-Request-ID"] == given) == (expected is not None)
+            bad = handler.handler(event(kind, b"{", content_type="application/json"), Context())
+            assert bad["statusCode"] == 400
+    finally:
+        sys.modules.pop("lambda_handler", None)
