@@ -9,8 +9,11 @@
 
 Lines that are not prediction events (other log lines) are skipped. Each event's document id
 is its event_id and documents are only created, never overwritten, so shipping the same lines
-twice adds nothing. A chunk that fails is retried with exponential backoff; events that still
-cannot be indexed go to the dead-letter file, which this command ships again later.
+twice adds nothing. What may pass on another try (429, a 5xx, no answer at all) is retried
+with exponential backoff; what will not (400, 401, 403, 413: the request itself is refused) is
+not. Events that still cannot be indexed go to the dead-letter file, which this command ships
+again later; if even that file cannot be written, they are counted as lost and the exit status
+is 1.
 """
 
 import argparse
@@ -29,8 +32,18 @@ from opensearchpy.exceptions import TransportError
 from prediction_log import EVENT
 
 TEMPLATE_FILE = Path(__file__).resolve().parent / "monitoring" / "index_template.json"
-RETRYABLE = {429, 500, 502, 503, 504}  # statuses worth another try; other errors are final
 FILTER_PATTERN = f'{{ $.event = "{EVENT}" }}'  # CloudWatch Logs: the prediction events only
+
+
+def worth_retrying(status: object) -> bool:
+    """429 (too many requests), a 5xx, or no status at all (no answer: refused, timed out)."""
+    return not isinstance(status, int) or status == 429 or status >= 500
+
+
+def worst_case_s(retries: int, backoff_s: float, timeout_s: float) -> float:
+    """The longest one chunk can take: each attempt may wait for two requests (the index
+    template, the first time, and the _bulk) to time out, plus the waits in between."""
+    return (retries + 1) * 2 * timeout_s + backoff_s * (2 ** retries - 1)
 
 
 def load_template(path: Path = TEMPLATE_FILE) -> dict:
@@ -88,10 +101,13 @@ class Counts:
     indexed: int = 0
     existing: int = 0      # already in the index: shipped before
     dead_letter: int = 0
+    lost: int = 0          # not indexed, and the dead-letter file could not be written
+    lost_reason: str = ""
 
     def __str__(self) -> str:
+        lost = f", {self.lost} lost ({self.lost_reason})" if self.lost else ""
         return (f"{self.indexed} indexed, {self.existing} already there, "
-                f"{self.dead_letter} to the dead-letter file")
+                f"{self.dead_letter} to the dead-letter file{lost}")
 
 
 DeadLetter = Callable[[list[tuple[dict, str]]], None]  # (event, reason) pairs
@@ -130,8 +146,7 @@ class Shipper:
         problems = [problem(event) for event in events]
         unsendable = [(e, why) for e, why in zip(events, problems, strict=True) if why]
         if unsendable:
-            self.dead_letter(unsendable)
-            counts.dead_letter += len(unsendable)
+            self._give_up(unsendable, counts)
         pending = [e for e, why in zip(events, problems, strict=True) if not why]
         reason = ""
         if not pending:
@@ -144,7 +159,9 @@ class Shipper:
                 response = self.client.bulk(body=bulk_body(self.prefix, pending))
             except TransportError as err:  # unreachable, timed out, or an error status
                 reason = f"{type(err).__name__}: {str(err)[:200]}"
-                continue  # the whole chunk again
+                if worth_retrying(err.status_code):
+                    continue  # the whole chunk again
+                break  # refused as a whole: another try would be refused too
             retry, final = [], []
             for event, item in zip(pending, response["items"], strict=True):
                 result = item["create"]
@@ -152,19 +169,27 @@ class Shipper:
                     counts.indexed += 1
                 elif result["status"] == 409:
                     counts.existing += 1
-                elif result["status"] in RETRYABLE:
+                elif worth_retrying(result["status"]):
                     retry.append(event)
                     reason = json.dumps(result.get("error"))[:300]
                 else:
                     final.append((event, json.dumps(result.get("error"))[:300]))
             if final:
-                self.dead_letter(final)
-                counts.dead_letter += len(final)
+                self._give_up(final, counts)
             pending = retry
             if not pending:
                 return
-        self.dead_letter([(event, reason) for event in pending])
-        counts.dead_letter += len(pending)
+        self._give_up([(event, reason) for event in pending], counts)
+
+    def _give_up(self, failed: list[tuple[dict, str]], counts: Counts) -> None:
+        """To the dead-letter file; if it cannot be written, counted as lost (and the rest of
+        the chunk is still shipped)."""
+        try:
+            self.dead_letter(failed)
+            counts.dead_letter += len(failed)
+        except OSError as err:
+            counts.lost += len(failed)
+            counts.lost_reason = f"the dead-letter file could not be written: {err}"
 
 
 def make_client(url: str, aws_region: str | None = None, timeout_s: float = 30) -> OpenSearch:
@@ -240,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     if counts.dead_letter:
         print(f"error: {counts.dead_letter} events could not be indexed: they are in "
               f"{dead_letter} (ship it again once OpenSearch is back)", file=sys.stderr)
+    if counts.lost:
+        print(f"error: {counts.lost} events are lost: {counts.lost_reason}", file=sys.stderr)
+    if counts.dead_letter or counts.lost:
         return 1
     return 0
 

@@ -5,11 +5,13 @@ import base64
 import gzip
 import json
 
+import boto3
 import pytest
 from opensearchpy import OpenSearch
 
 import log_forwarder
 from conftest import daily_index, free_port, indexed_ids, make_events
+from shipper import worst_case_s
 
 
 def subscription_event(messages: list[str], kind: str = "DATA_MESSAGE") -> dict:
@@ -63,3 +65,59 @@ def test_events_it_cannot_index_fail_the_invocation(monkeypatch: pytest.MonkeyPa
     with pytest.raises(log_forwarder.NotIndexed, match=r"^5 of 9 events from "
                        r"/aws/lambda/cola-predict not indexed; first: ConnectionError"):
         log_forwarder.handler(subscription_event(lambda_lines(make_events(5))), None)
+
+
+def test_dead_letters_go_back_through_the_forwarder_once_opensearch_is_back(
+        aws: str, opensearch: str, capsys) -> None:
+    """The forwarder's dead-letter queue (moto's SQS) holds what Lambda gave up on: the payloads
+    are sent again, deleted once indexed; what fails again stays for the next run."""
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="forwarder-dead-letters")["QueueUrl"]
+    events = make_events(30)
+    for part in (events[:20], events[20:]):
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(
+            subscription_event(lambda_lines(part))))
+    down = f"http://127.0.0.1:{free_port()}"
+    assert log_forwarder.main(["redrive", url, "--opensearch", down]) == 1
+    out, err = capsys.readouterr()
+    assert out == "0 messages sent back through the forwarder, 2 failed\n"
+    assert len(err.splitlines()) == 2 and all(
+        "NotIndexed: 20 of" in line or "NotIndexed: 10 of" in line for line in err.splitlines())
+
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"awslogs": {"data": "not base64"}}))
+    assert log_forwarder.main(["redrive", url, "--opensearch", opensearch]) == 1
+    out, err = capsys.readouterr()
+    assert out == "2 messages sent back through the forwarder, 1 failed\n"
+    assert err.startswith("error: ") and err.rstrip().endswith("(left in the queue)")
+    assert sorted(indexed_ids(opensearch)) == sorted(e["event_id"] for e in events)
+    left = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    assert [json.loads(m["Body"]) for m in left["Messages"]] == [
+        {"awslogs": {"data": "not base64"}}]
+
+
+def test_redrive_without_a_queue_is_one_line(aws: str, opensearch: str, capsys) -> None:
+    missing = f"{aws}/123456789012/no-such-queue"
+    assert log_forwarder.main(["redrive", missing, "--opensearch", opensearch]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "NonExistentQueue" in err[0]
+
+
+def test_the_worst_case_of_an_invocation_fits_in_the_function_timeout() -> None:
+    """Retries x timeouts + backoff must end before Lambda stops the function: else a slow
+    OpenSearch makes every batch a timeout, not a retry."""
+    from test_monitoring_template import RESOURCES
+
+    timeout = RESOURCES["ForwarderFunction"]["Properties"]["Timeout"]
+    worst = log_forwarder.WORST_CASE_S
+    assert worst == worst_case_s(log_forwarder.RETRIES, log_forwarder.BACKOFF_S,
+                                 log_forwarder.TIMEOUT_S)
+    assert worst < timeout
+    assert log_forwarder.CHUNK_SIZE >= 10_000  # a whole CloudWatch Logs batch: one chunk
+
+
+def test_the_handler_uses_the_bounded_settings(forwarder, opensearch: str) -> None:
+    forwarder(subscription_event(lambda_lines(make_events(3))), None)
+    shipper = log_forwarder.SHIPPER
+    assert (shipper.retries, shipper.backoff_s, shipper.chunk_size) == (
+        log_forwarder.RETRIES, log_forwarder.BACKOFF_S, log_forwarder.CHUNK_SIZE)
+    assert shipper.client.transport.kwargs["timeout"] == log_forwarder.TIMEOUT_S

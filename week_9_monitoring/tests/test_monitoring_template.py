@@ -149,3 +149,27 @@ def test_the_compose_file_runs_the_domain_s_opensearch_locally() -> None:
     assert services["opensearch"]["ports"] == ["127.0.0.1:9200:9200"]
     config = yaml.safe_load((WEEK_DIR / "configs" / "config.yaml").read_text())
     assert config["monitoring"]["opensearch"] == "http://localhost:9200"
+
+
+def test_a_failing_forwarder_and_waiting_dead_letters_each_raise_an_alarm() -> None:
+    alarms = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    errors, waiting = alarms["ForwarderErrorsAlarm"], alarms["ForwarderDeadLettersAlarm"]
+    for alarm in (errors, waiting):
+        assert alarm["Condition"] == "MonitoringEnabled"
+        properties = alarm["Properties"]
+        assert properties["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+        # one failed batch, one waiting message, in any five minutes: an alarm
+        assert (properties["Threshold"], properties["ComparisonOperator"],
+                properties["EvaluationPeriods"], properties["Period"]) == (
+            1, "GreaterThanOrEqualToThreshold", 1, 300)
+    assert (errors["Properties"]["Namespace"], errors["Properties"]["MetricName"],
+            errors["Properties"]["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
+    assert errors["Properties"]["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": "ForwarderFunction"}}]
+    assert (waiting["Properties"]["Namespace"], waiting["Properties"]["MetricName"]) == (
+        "AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert waiting["Properties"]["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": "ForwarderDeadLetters.QueueName"}}]
+    outputs = TEMPLATE["Outputs"]
+    assert outputs["ForwarderDeadLetterQueue"]["Value"] == {"Ref": "ForwarderDeadLetters"}
+    assert outputs["ForwarderFunctionName"]["Value"] == {"Ref": "ForwarderFunction"}

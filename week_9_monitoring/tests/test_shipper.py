@@ -4,9 +4,12 @@ formats, and nothing lost when the target dies mid-run: every event is indexed o
 dead-letter file, and the dead-letter file ships later."""
 
 import contextlib
+import http.server
 import json
 import socket
 import threading
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -16,8 +19,18 @@ import pytest
 from opensearchpy import OpenSearch
 from opensearchpy.connection import Urllib3HttpConnection
 
+import shipper as shipper_module
 from conftest import indexed_ids, make_events
-from shipper import Counts, Shipper, dead_letter_file, load_template, main, read_events
+from shipper import (
+    Counts,
+    Shipper,
+    dead_letter_file,
+    load_template,
+    main,
+    read_events,
+    worst_case_s,
+    worth_retrying,
+)
 
 PREFIX = "cola-predictions"
 # the body of PUT _index_template/<name> and the field types, as OpenSearch documents them
@@ -243,3 +256,138 @@ def test_events_are_read_from_cloudwatch_logs(aws: str, opensearch: str, tmp_pat
     assert main(["--cloudwatch", group, "--since", "10", *settings(opensearch, tmp_path)]) == 0
     assert capsys.readouterr().out.startswith("30 indexed")
     assert sorted(indexed_ids(opensearch)) == sorted(e["event_id"] for e in events)
+
+
+class Scripted:
+    """An HTTP front for the server: each POST /_bulk takes the next answer of `script` (a
+    status, sent with an error body, or "drop": the connection is closed unanswered) until the
+    script is used up; everything else, and every _bulk after that, goes to the server."""
+
+    def __init__(self, target: str, script: list[int | str]) -> None:
+        self.script, self.bulks = list(script), 0
+        front = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def relay(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.startswith("/_bulk"):
+                    front.bulks += 1
+                    if front.script:
+                        answer = front.script.pop(0)
+                        if answer == "drop":
+                            self.close_connection = True
+                            self.connection.shutdown(socket.SHUT_RDWR)
+                            return
+                        error = json.dumps({"error": {"type": "scripted", "reason": "test"},
+                                            "status": answer}).encode()
+                        self.send_response(answer)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(error)))
+                        self.end_headers()
+                        self.wfile.write(error)
+                        return
+                request = urllib.request.Request(target + self.path, data=body or None,
+                                                 method=self.command, headers={
+                                                     "Content-Type": self.headers.get(
+                                                         "Content-Type", "application/json")})
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        status, data = response.status, response.read()
+                except urllib.error.HTTPError as err:
+                    status, data = err.code, err.read()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_HEAD = relay
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture()
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The shipper's waits between tries, recorded instead of slept."""
+    waited: list[float] = []
+    monkeypatch.setattr(shipper_module.time, "sleep", waited.append)
+    return waited
+
+
+def test_what_may_pass_later_is_retried_with_backoff_until_it_does(
+        opensearch: str, tmp_path: Path, sleeps: list[float]) -> None:
+    front = Scripted(opensearch, [503, 429, "drop", 502])
+    try:
+        events = make_events(30)
+        counts = Shipper(OpenSearch([front.url], max_retries=0, timeout=5),
+                         dead_letter_file(tmp_path / "dead.jsonl"), retries=4,
+                         backoff_s=0.5).ship(events)
+    finally:
+        front.close()
+    assert (counts.indexed, counts.dead_letter, front.bulks) == (30, 0, 5)
+    assert sleeps == [0.5, 1.0, 2.0, 4.0]
+    assert sorted(indexed_ids(opensearch)) == sorted(e["event_id"] for e in events)
+    assert not (tmp_path / "dead.jsonl").exists()
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 413])
+def test_a_request_refused_as_a_whole_is_not_retried(opensearch: str, tmp_path: Path,
+                                                     sleeps: list[float], status: int) -> None:
+    front = Scripted(opensearch, [status] * 6)
+    try:
+        counts = Shipper(OpenSearch([front.url], max_retries=0, timeout=5),
+                         dead_letter_file(tmp_path / "dead.jsonl"), retries=5,
+                         backoff_s=0.5).ship(make_events(10))
+    finally:
+        front.close()
+    assert (counts.indexed, counts.dead_letter, front.bulks, sleeps) == (0, 10, 1, [])
+    reasons = {json.loads(line)["error"] for line in
+               (tmp_path / "dead.jsonl").read_text().splitlines()}
+    assert len(reasons) == 1 and str(status) in reasons.pop()
+
+
+def test_retries_that_never_pass_end_in_the_dead_letter_file(opensearch: str, tmp_path: Path,
+                                                             sleeps: list[float]) -> None:
+    front = Scripted(opensearch, [503] * 3)
+    try:
+        counts = Shipper(OpenSearch([front.url], max_retries=0, timeout=5),
+                         dead_letter_file(tmp_path / "dead.jsonl"), retries=2,
+                         backoff_s=0.25).ship(make_events(10))
+    finally:
+        front.close()
+    assert (counts.indexed, counts.dead_letter, front.bulks, sleeps) == (0, 10, 3, [0.25, 0.5])
+    assert indexed_ids(opensearch) == []
+
+
+def test_a_dead_letter_file_that_cannot_be_written_loses_only_its_own_events(
+        opensearch: str, tmp_path: Path, capsys) -> None:
+    events = make_events(20)
+    events[3]["@timestamp"] = "yesterday"  # cannot be sent: to the dead-letter file
+    (tmp_path / "blocked").write_text("a file where the dead-letter folder should be")
+    log = write_log(tmp_path / "service.log", events)
+    args = [str(log), *settings(opensearch, tmp_path)[:2],
+            "--set", f"monitoring.dead_letter={tmp_path / 'blocked' / 'dead.jsonl'}"]
+    assert main(args) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith("19 indexed, 0 already there, 0 to the dead-letter file, 1 lost (")
+    assert err.strip().splitlines() == [
+        f"error: 1 events are lost: the dead-letter file could not be written: [Errno 17] File "
+        f"exists: '{tmp_path / 'blocked'}'"]
+    assert len(indexed_ids(opensearch)) == 19
+
+
+def test_the_retry_rules_and_the_worst_case() -> None:
+    assert [worth_retrying(s) for s in (429, 500, 502, 503, 504, 599, "N/A", None)] == [True] * 8
+    assert [worth_retrying(s) for s in (400, 401, 403, 404, 409, 413, 428)] == [False] * 7
+    # 3 attempts of two 8 s requests, and waits of 0.5 s then 1 s
+    assert worst_case_s(retries=2, backoff_s=0.5, timeout_s=8) == 49.5
+    assert worst_case_s(retries=0, backoff_s=3, timeout_s=1) == 2
