@@ -47,6 +47,7 @@ class Panel:
     index: str                # the index pattern's id, a key of INDEX_PATTERNS
     metric: Agg
     bucket: Agg
+    x_range: tuple[float, float] | None = None  # the report's fixed x axis, if any
 
 
 PANELS = [
@@ -55,17 +56,28 @@ PANELS = [
     Panel("cola-label-ratio", "Predicted labels", "pie", "cola-predictions",
           Agg("count"), Agg("terms", "label", {"size": 2})),
     Panel("cola-score-histogram", "Model confidence (score)", "histogram", "cola-predictions",
-          Agg("count"), Agg("histogram", "score", {"interval": 0.05})),
+          Agg("count"), Agg("histogram", "score", {"interval": 0.05}), x_range=(0.5, 1.0)),
     Panel("cola-latency-p95", "Model latency p95 (ms)", "line", "cola-predictions",
           Agg("percentiles", "latency_ms", {"percents": [95]}),
           Agg("date_histogram", "@timestamp", {"interval": "h"})),
     Panel("cola-drift-status", "Drift: largest PSI per feature", "table", "cola-drift",
           Agg("max", "psi"), Agg("terms", "feature", {"size": 10})),
+    # what drifts first: the inputs
+    Panel("cola-tokens-over-time", "Mean sentence length per hour (tokens)", "line",
+          "cola-predictions", Agg("avg", "text_tokens"),
+          Agg("date_histogram", "@timestamp", {"interval": "h"})),
+    Panel("cola-unknown-share-over-time", "Mean share of unknown tokens per hour", "line",
+          "cola-predictions", Agg("avg", "unk_share"),
+          Agg("date_histogram", "@timestamp", {"interval": "h"})),
+    Panel("cola-models", "Events per model (sha256)", "table", "cola-predictions",
+          Agg("count"), Agg("terms", "model_sha256", {"size": 5})),
 ]
+COLUMNS = 4  # of the dashboard's grid and of the report's picture
 # the field type each aggregation needs (the test checks the index mappings against this)
 FIELD_TYPES = {"date_histogram": {"date"}, "terms": {"keyword"},
                "histogram": {"integer", "float"}, "percentiles": {"integer", "float"},
-               "max": {"integer", "float"}}
+               "max": {"integer", "float"}, "avg": {"integer", "float"}}
+ALERT_COLOUR, COLOUR = "#b00020", "#1f77b4"
 
 
 # --- saved objects for OpenSearch Dashboards -------------------------------------------------
@@ -100,7 +112,7 @@ def saved_objects() -> list[dict]:
             "references": [{"name": "kibanaSavedObjectMeta.searchSourceJSON.index",
                             "type": "index-pattern", "id": panel.index}]})
     grid = [{"version": "2.19.0", "panelIndex": str(i + 1), "embeddableConfig": {},
-             "gridData": {"x": 24 * (i % 2), "y": 15 * (i // 2), "w": 24, "h": 15,
+             "gridData": {"x": 12 * (i % COLUMNS), "y": 15 * (i // COLUMNS), "w": 12, "h": 15,
                           "i": str(i + 1)}, "panelRefName": f"panel_{i}"}
             for i in range(len(PANELS))]
     objects.append({"type": "dashboard", "id": DASHBOARD_ID, "attributes": {
@@ -152,8 +164,12 @@ def values(panel: Panel, response: dict) -> tuple[list, list[float]]:
     return keys, ys
 
 
-def draw(results: list[tuple[Panel, list, list[float]]]) -> plt.Figure:
-    fig, axes = plt.subplots(2, 3, figsize=(15, 7.5))
+def draw(results: list[tuple[Panel, list, list[float]]], title: str,
+         psi_limit: float) -> plt.Figure:
+    """The panels in a grid under `title`; drift bars above `psi_limit` in the alert colour,
+    with the limit drawn."""
+    rows = -(-len(results) // COLUMNS)
+    fig, axes = plt.subplots(rows, COLUMNS, figsize=(5 * COLUMNS, 3.8 * rows), squeeze=False)
     for ax, (panel, keys, ys) in zip(axes.flat, results, strict=False):
         ax.set_title(panel.title, fontsize=10)
         if not keys:
@@ -167,15 +183,24 @@ def draw(results: list[tuple[Panel, list, list[float]]]) -> plt.Figure:
         elif panel.vis == "line":
             ax.plot([k[5:16].replace("T", " ") for k in keys], ys, marker="o")
             ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+            ax.set_xlabel("hour (UTC)", fontsize=8)
+        elif panel.index == "cola-drift":
+            ax.barh(keys, ys, color=[ALERT_COLOUR if y > psi_limit else COLOUR for y in ys])
+            ax.axvline(psi_limit, color=ALERT_COLOUR, linestyle="--",
+                       label=f"alert above {psi_limit:g}")
+            ax.legend(fontsize=8)
         else:  # table: a bar per row
-            ax.barh(keys, ys)
+            ax.barh([str(k)[:12] for k in keys], ys)
+        if keys and panel.x_range:
+            ax.set_xlim(*panel.x_range)
     for ax in axes.flat[len(results):]:
         ax.axis("off")
+    fig.suptitle(title, fontsize=12)
     fig.tight_layout()
     return fig
 
 
-def report(client: object, out_dir: Path, now: datetime) -> Path:
+def report(client: object, out_dir: Path, now: datetime, psi_limit: float) -> Path:
     """The panels over the REPORT_WINDOW that ends at `now`: dashboard.html (the picture) and
     dashboard.json (the numbers each panel draws: bucket keys and values)."""
     now, results = now.astimezone(UTC), []
@@ -183,14 +208,17 @@ def report(client: object, out_dir: Path, now: datetime) -> Path:
         response = client.search(index=INDEX_PATTERNS[panel.index], body=query(panel, now),
                                  ignore_unavailable=True)
         results.append((panel, *values(panel, response)))
-    image = save_figure(draw(results), out_dir / "dashboard.png")
-    start = f"{now - REPORT_WINDOW:%Y-%m-%d %H:%M}"
-    window = {"from": timestamp(now - REPORT_WINDOW), "to": timestamp(now)}
     numbers = {panel.id: {"keys": keys, "values": ys} for panel, keys, ys in results}
-    (out_dir / "dashboard.json").write_text(
-        json.dumps({"window": window, "panels": numbers}, indent=1), encoding="utf-8")
-    return write_page(out_dir / "dashboard.html", "CoLA model monitoring, "
-                      f"{start} to {now:%Y-%m-%d %H:%M} UTC", image)
+    events = sum(numbers["cola-models"]["values"])
+    models = [key[:12] for key in numbers["cola-models"]["keys"]]
+    window = f"{now - REPORT_WINDOW:%Y-%m-%d %H:%M} to {now:%Y-%m-%d %H:%M} UTC"
+    title = (f"CoLA model monitoring, {window}: {events} prediction events; model "
+             f"{', '.join(models) or 'none'}")
+    image = save_figure(draw(results, title, psi_limit), out_dir / "dashboard.png")
+    summary = {"window": {"from": timestamp(now - REPORT_WINDOW), "to": timestamp(now)},
+               "events": events, "models": models, "psi_limit": psi_limit, "panels": numbers}
+    (out_dir / "dashboard.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    return write_page(out_dir / "dashboard.html", title, image)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(*args.set).monitoring
         page = report(make_client(cfg.opensearch, cfg.aws_region), Path(cfg.report_dir),
-                      datetime.now(UTC))
+                      datetime.now(UTC), cfg.drift.psi)
     except (OSError, KeyError, OpenSearchException, *CONFIG_ERRORS) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

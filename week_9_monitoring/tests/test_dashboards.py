@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.colors import to_hex
 from opensearchpy import OpenSearch
 
 import dashboard
@@ -16,6 +17,7 @@ from conftest import make_events
 from dashboard import FIELD_TYPES, INDEX_PATTERNS, NDJSON, PANELS, saved_objects
 from drift import FeatureDrift
 from drift_report import DRIFT_TEMPLATE_FILE, record
+from reports import plt
 from shipper import Shipper, dead_letter_file, load_template
 
 MAPPINGS = {"cola-predictions": load_template()["template"]["mappings"]["properties"],
@@ -43,7 +45,7 @@ def test_every_field_a_visualisation_uses_is_mapped_with_the_right_type() -> Non
             assert field in mapping, f"{obj['id']}: {field} is not in {reference['id']}"
             assert mapping[field]["type"] in FIELD_TYPES[agg["type"]], (obj["id"], field)
             checked += 1
-    assert checked == 7  # 5 bucket aggregations, 2 metrics that read a field (p95, max)
+    assert checked == 12  # 8 bucket aggregations, 4 metrics that read a field (p95, max, 2 avg)
 
 
 def test_references_resolve() -> None:
@@ -100,8 +102,20 @@ def test_the_report_shows_the_shipped_events_in_every_panel(opensearch: str,
     p95 = {k[:13]: v for k, v in panel["cola-latency-p95"].items()}
     assert p95 == pytest.approx({k: np.percentile(v, 95) for k, v in per_hour.items()}, abs=0.2)
     assert panel["cola-drift-status"] == pytest.approx({"text_chars": 0.05, "label": 0.31})
+    for feature in ("text_tokens", "unk_share"):
+        by_hour = defaultdict(list)
+        for event in events:
+            by_hour[event["@timestamp"][:13]].append(event[feature])
+        shown_means = {k[:13]: v for k, v in panel[{
+            "text_tokens": "cola-tokens-over-time",
+            "unk_share": "cola-unknown-share-over-time"}[feature]].items()}
+        assert shown_means == pytest.approx({k: np.mean(v) for k, v in by_hour.items()})
+    assert panel["cola-models"] == {"ab" * 32: 240}
+    summary = json.loads((tmp_path / "dashboard.json").read_text())
+    assert (summary["events"], summary["models"], summary["psi_limit"]) == (240, ["ab" * 6], 0.2)
     page = (tmp_path / "dashboard.html").read_text()
     assert f"to {now:%Y-%m-%d %H}" in page and "data:image/png;base64," in page
+    assert f"UTC: 240 prediction events; model {'ab' * 6}" in page
     assert (tmp_path / "dashboard.png").read_bytes().startswith(b"\x89PNG")
 
 
@@ -112,3 +126,30 @@ def test_an_empty_window_is_drawn_as_no_data(opensearch: str, tmp_path: Path) ->
                            "--set", f"monitoring.report_dir={tmp_path}"]) == 0
     shown = json.loads((tmp_path / "dashboard.json").read_text())["panels"]
     assert [p["values"] for p in shown.values()] == [[]] * len(PANELS)
+
+
+def test_the_picture_marks_drift_over_the_limit_and_keeps_its_axes() -> None:
+    hours = ["2026-11-30T10:00:00.000Z", "2026-11-30T11:00:00.000Z"]
+    data = {"cola-predictions-over-time": (hours, [5, 7]),
+            "cola-label-ratio": (["acceptable", "unacceptable"], [8, 4]),
+            "cola-score-histogram": ([0.6, 0.95], [3, 9]),
+            "cola-latency-p95": (hours, [4.0, 5.5]),
+            "cola-drift-status": (["text_chars", "unk_share", "label"], [0.05, 0.31, 0.2]),
+            "cola-tokens-over-time": (hours, [8.0, 9.5]),
+            "cola-unknown-share-over-time": (hours, [0.0, 0.1]),
+            "cola-models": (["ab" * 32], [12])}
+    results = [(panel, *data[panel.id]) for panel in PANELS]
+    fig = dashboard.draw(results, "the title", psi_limit=0.2)
+    axes = {panel.id: ax for panel, ax in zip(PANELS, fig.axes, strict=False)}
+    assert len(fig.axes) == 8 and fig._suptitle.get_text() == "the title"
+    drift = axes["cola-drift-status"]
+    colours = [to_hex(bar.get_facecolor()) for bar in drift.patches]
+    # above the limit in the alert colour; at the limit (0.2) not: PSI must exceed it
+    assert colours == [dashboard.COLOUR, dashboard.ALERT_COLOUR, dashboard.COLOUR]
+    (limit,) = drift.get_lines()
+    assert list(limit.get_xdata()) == [0.2, 0.2]
+    assert axes["cola-score-histogram"].get_xlim() == (0.5, 1.0)
+    for panel_id in ("cola-predictions-over-time", "cola-latency-p95", "cola-tokens-over-time"):
+        assert axes[panel_id].get_xlabel() == "hour (UTC)"
+    assert [label.get_text() for label in axes["cola-models"].get_yticklabels()] == ["ab" * 6]
+    plt.close(fig)
