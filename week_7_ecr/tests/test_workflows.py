@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -327,3 +328,80 @@ def assert_no_credentials(archive: Path) -> None:
                             assert not CREDENTIAL.search(content), f"{member.name}:{item.name}"
             else:  # the image config (env, labels, history) and the manifests
                 assert not CREDENTIAL.search(data), member.name
+
+
+def build_labelled_image(engine: list[str], tag: str, content: str, tmp_path: Path,
+                         model: str | None) -> None:
+    """A small image (the base image plus one file); with `model`, the label make image sets."""
+    context = tmp_path / f"context-{content}"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM python:3.11-slim\nCOPY content /content\n")
+    (context / "content").write_text(content)
+    label = ["--label", f"org.mlops-basics.model.sha256={model}"] if model else []
+    run_tool(*engine, "build", *label, "-t", tag, str(context), cwd=tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.container
+def test_a_publish_can_be_re_run_and_never_moves_a_tag(tmp_path: Path) -> None:
+    """The publish job re-run after its second push failed: a fresh runner rebuilds the image
+    (another digest). make push keeps the image the registry has, adds the missing model tag to
+    it, and never retags anything; a model tag naming another image stops it."""
+    docker = shutil.which("docker")
+    socket = container_socket()
+    if not (docker and socket and registry_is_up()):
+        if os.environ.get("REQUIRE_CONTAINERS") or os.environ.get("CI"):
+            pytest.fail(f"needs the docker CLI, a container engine socket and {REGISTRY}")
+        pytest.skip(f"needs the docker CLI, a container engine socket and {REGISTRY}")
+    engine = [docker, "--host", socket]
+    repository = f"push-{os.getpid()}-{free_port()}"
+    image = f"{REGISTRY}/{repository}:c0ffee"
+    model = hashlib.sha256(b"the model").hexdigest()
+    model_tag = f"c0ffee-model-{model[:12]}"
+
+    def push(tag: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(WEEK_DIR / "scripts" / "push_image.sh"), tag, "--model-tag"],
+                              capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "DOCKER_HOST": socket, "DOCKER": docker})
+
+    created = [image, f"{image}-model-{model[:12]}"]
+    try:
+        build_labelled_image(engine, image, "first run", tmp_path, model)
+        run_tool(*engine, "push", image, cwd=tmp_path)  # ... and then the job failed
+        first = registry_manifest(repository, "c0ffee")[2]
+        build_labelled_image(engine, image, "re-run", tmp_path, model)  # a fresh runner
+
+        rerun = push(image)
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert f"{image}: already in the registry" in rerun.stdout
+        assert registry_manifest(repository, "c0ffee")[2] == first, "the commit tag moved"
+        assert registry_manifest(repository, model_tag)[2] == first
+
+        again = push(image)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "names the same image" in again.stdout
+
+        # another commit whose model tag some earlier push gave to a different image
+        other = f"{REGISTRY}/{repository}:d00d"
+        taken = f"{other}-model-{model[:12]}"
+        created += [other, taken]
+        build_labelled_image(engine, taken, "someone else", tmp_path, model)
+        run_tool(*engine, "push", taken, cwd=tmp_path)
+        taken_digest = registry_manifest(repository, f"d00d-model-{model[:12]}")[2]
+        build_labelled_image(engine, other, "this commit", tmp_path, model)
+        refused = push(other)
+        assert refused.returncode == 1
+        assert f"error: {taken} already names another image" in refused.stderr
+        assert registry_manifest(repository, f"d00d-model-{model[:12]}")[2] == taken_digest
+
+        unlabelled = f"{REGISTRY}/{repository}:e1"
+        created.append(unlabelled)
+        build_labelled_image(engine, unlabelled, "no label", tmp_path, None)
+        missing = push(unlabelled)
+        assert missing.returncode == 2
+        assert "has no label org.mlops-basics.model.sha256" in missing.stderr
+        with pytest.raises(urllib.error.HTTPError):  # checked before anything was pushed
+            registry_manifest(repository, "e1")
+    finally:
+        for tag in created:
+            subprocess.run([*engine, "rmi", "--force", tag], capture_output=True)
