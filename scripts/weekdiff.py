@@ -122,6 +122,24 @@ def own_tests(number: int, root: Path = ROOT) -> list[str]:
     return [n for n in tests if n in changes.added or n in changes.modified]
 
 
+CLOCK_IN_TEST = re.compile(r"\b(datetime|timedelta|time_machine|make_events)\b")
+CLOCK_IN_CODE = re.compile(r"datetime\.now\(|time\.time\(\)|utcnow\(|date\.today\(")
+
+
+def clock_tests(week: Path) -> list[str]:
+    """The test files of a week that deal with time: those that handle dates themselves, and
+    those that import a module of the week that reads the clock."""
+    clocked = {path.stem for path in week.glob("*.py")
+               if CLOCK_IN_CODE.search(path.read_text(encoding="utf-8"))}
+    found = []
+    for path in sorted((week / "tests").glob("test_*.py")):
+        text = path.read_text(encoding="utf-8")
+        imported = set(re.findall(r"^\s*(?:from|import) (\w+)", text, re.MULTILINE))
+        if CLOCK_IN_TEST.search(text) or imported & clocked:
+            found.append(f"tests/{path.name}")
+    return found
+
+
 def is_code(name: str) -> bool:
     return Path(name).name != "README.md" and Path(name).parts[0] != "tests"
 
@@ -263,7 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--code", action="store_true", help="leave out READMEs and tests")
     parser.add_argument("--own-tests", type=int, metavar="N",
                         help="the test files week N adds or changes (all: first, last week)")
+    parser.add_argument("--clock-tests", type=int, metavar="N",
+                        help="the test files of week N that deal with time")
     args = parser.parse_args(argv)
+    if args.clock_tests is not None:
+        print(" ".join(clock_tests(week_dirs()[args.clock_tests])))
+        return 0
     if args.own_tests is not None:
         print(" ".join(own_tests(args.own_tests)))
         return 0

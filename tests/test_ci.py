@@ -223,9 +223,28 @@ def test_ci_runs_every_phase_and_lists_the_failed_ones(tmp_path: Path) -> None:
     result = subprocess.run(["bash", str(tmp_path / "repo" / ".ci" / "run")], env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
-    assert (tmp_path / "calls").read_text().splitlines() == [
-        "setup", "sam-setup", "lint", "test", "bench QUICK=1"]
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert set(calls[:2]) == {"setup", "sam-setup"}  # side by side
+    assert calls[2:] == ["lint", "test", "bench QUICK=1"]
     assert result.stdout.splitlines()[-2:] == ["[ci] failed: make lint", "[ci] failed: make test"]
+
+
+def test_ci_stops_when_a_set_up_step_fails(tmp_path: Path) -> None:
+    (tmp_path / "repo" / ".ci").mkdir(parents=True)
+    shutil.copy(CI_RUN, tmp_path / "repo" / ".ci" / "run")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "make").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/calls\n'
+                                  '[ "$1" != sam-setup ] || { echo "no such package"; exit 3; }\n')
+    (bin_dir / "make").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in {"CI", "REQUIRE_CONTAINERS"}}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    result = subprocess.run(["bash", str(tmp_path / "repo" / ".ci" / "run")], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[-2:] == ["no such package",
+                                               "[ci] sam-setup failed (exit status 3)"]
+    assert "test" not in (tmp_path / "calls").read_text().splitlines()
 
 
 def test_dependabot_watches_the_base_image_of_every_dockerfile() -> None:

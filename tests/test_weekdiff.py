@@ -138,3 +138,27 @@ def test_each_slow_test_file_runs_in_its_own_week_and_the_last(tmp_path: Path) -
     every_test = set().union(*(weekdiff.own_tests(n) for n in WEEKS))
     assert every_test == {n for week in WEEKS.values() for n in weekdiff.week_files(week)
                           if n.startswith("tests/test_") and n.endswith(".py")}
+
+
+def test_the_clock_ahead_run_takes_the_tests_that_deal_with_time(tmp_path: Path) -> None:
+    """make test's clock-ahead part (weekdiff --clock-tests): test files that handle dates,
+    and those that import a module of the week that reads the clock; no others."""
+    week = tmp_path / "week_0_x"
+    (week / "tests").mkdir(parents=True)
+    (week / "stamps.py").write_text("from datetime import UTC, datetime\n"
+                                    "def now():\n    return datetime.now(UTC)\n")
+    (week / "pure.py").write_text("def double(x):\n    return 2 * x  # datetime in a comment\n")
+    (week / "timer.py").write_text("import time\nSTART = time.time()\n")
+    for name, text in {"test_dates.py": "from datetime import timedelta\n",
+                       "test_stamps.py": "import stamps\n",
+                       "test_timer.py": "from timer import START\n",
+                       "test_events.py": "from conftest import make_events\n",
+                       "test_pure.py": "from pure import double\n",
+                       "test_other.py": "import json  # no clock here: runtime, time zone\n"
+                       }.items():
+        (week / "tests" / name).write_text(text)
+    assert weekdiff.clock_tests(week) == [
+        "tests/test_dates.py", "tests/test_events.py", "tests/test_stamps.py",
+        "tests/test_timer.py"]
+    assert weekdiff.clock_tests(WEEKS[9]) and "tests/test_shipper.py" in weekdiff.clock_tests(
+        WEEKS[9])
