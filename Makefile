@@ -85,14 +85,14 @@ test:  ## course-level tests (each week's fast tests, copied out), the slow test
 	rm -f "$$failed"; exit $$status
 
 test-course: setup
-	$(PY) -m pytest tests || $(part_failed)
+	$(PY) -m pytest --durations=10 tests || $(part_failed)
 
 # A week's slow tests run in the week whose test files they are in (new or changed there) and
 # in the last week, which holds the latest copy of every test; `make test-week` runs them all.
 # (Exit status 5: none of those files has a slow test.)
 test-slow-%: setup
 	@tests="$$($(PYTHON) scripts/weekdiff.py --own-tests $(word 2,$(subst _, ,$*)))"; \
-	echo "== $* ($$tests)"; cd $* && $(PY) -m pytest -m "slow or real_data" $$tests; \
+	echo "== $* ($$tests)"; cd $* && $(PY) -m pytest --durations=10 -m "slow or real_data" $$tests; \
 	status=$$?; [ $$status -eq 0 ] || [ $$status -eq 5 ] || $(part_failed)
 
 # No test may depend on the day it runs: these weeks' fast tests that deal with time (they
@@ -100,7 +100,7 @@ test-slow-%: setup
 test-clock-ahead-%: setup
 	@tests="$$($(PYTHON) scripts/weekdiff.py --clock-tests $(word 2,$(subst _, ,$*)))"; \
 	echo "== $* ($$tests: fast tests, the clock $(CLOCK_AHEAD_DAYS) days ahead)"; cd $* && \
-	TEST_CLOCK_AHEAD_DAYS=$(CLOCK_AHEAD_DAYS) $(PY) -m pytest -m "not slow" $$tests || $(part_failed)
+	TEST_CLOCK_AHEAD_DAYS=$(CLOCK_AHEAD_DAYS) $(PY) -m pytest --durations=5 -m "not slow" $$tests || $(part_failed)
 
 smoke: setup  ## each week's fast tests only (no slow marker): under a minute a week
 	@for week in $(WEEKS); do \
