@@ -1,6 +1,7 @@
 """The scheduled drift workflow: daily and on demand, least privilege, pinned actions, only
 make targets that exist, and the report kept whether or not the run fails."""
 
+import json
 import os
 import re
 import shutil
@@ -78,3 +79,21 @@ def test_actionlint_finds_nothing() -> None:
     result = subprocess.run([actionlint, str(WORKFLOW)], capture_output=True, text=True,
                             cwd=WEEK_DIR, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_day_without_traffic_fails_the_run(opensearch: str, tmp_path: Path) -> None:
+    """The workflow's one command, on an empty window: exit status 3 from the report, so make
+    and the job fail, and GitHub tells you (a pipeline that stopped must not look healthy)."""
+    (job,) = workflow()["jobs"].values()
+    step = next(s for s in job["steps"] if s.get("run") == "make drift-report")
+    assert "continue-on-error" not in step and "continue-on-error" not in job
+    reference = tmp_path / "reference_stats.json"
+    reference.write_text(json.dumps({"events": 0, "numeric": {}, "label": {}}))
+    settings = (f"--set monitoring.opensearch={opensearch} --set onnx.reference={reference} "
+                f"--set monitoring.report_dir={tmp_path}")
+    result = subprocess.run(["make", "drift-report", f"PYTHON={sys.executable}",
+                             f"MONITORING_SET={settings}"], cwd=WEEK_DIR, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode != 0
+    assert "no verdict (exit status 3)" in result.stderr
+    assert re.search(r"drift-report\] Error 3", result.stderr)
