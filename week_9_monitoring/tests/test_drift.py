@@ -16,7 +16,7 @@ import simulate_traffic
 from conftest import make_events, toy_rows, write_tsv
 from convert_model_to_onnx import save_reference
 from dashboard import INDEX_PATTERNS, PANELS, query, values
-from drift import compare, flaw, numeric_psi, one_per_request
+from drift import compare, flaw, numeric_psi, one_per_request, usable
 from inference_onnx import ColaONNXPredictor
 from prediction_log import PredictionLog
 from shipper import Shipper, dead_letter_file, read_events
@@ -270,3 +270,23 @@ def test_simulated_traffic_is_events_and_drifts_when_asked(onnx_model: Path, tmp
         capsys.readouterr()
     # the README's demo runs it twice with the same seed: both runs' events must be indexed
     assert not ids[0] & ids[1]
+
+
+def test_usable_keeps_the_clean_events_and_counts_the_others_per_feature() -> None:
+    clean = {"event_id": "a-0", "text_chars": 10, "text_tokens": 3, "unk_share": 0.0,
+             "score": 0.9, "label": "acceptable"}
+    events = [clean, {**clean, "event_id": "b-0", "score": None, "unk_share": 2},
+              {**clean, "event_id": "c-0", "score": "x"}, {**clean, "event_id": "d-0"}]
+    del events[3]["label"]
+    kept, left_out = usable(events)
+    assert kept == [clean]
+    assert [(e.feature, e.count, dict(e.reasons), e.example) for e in left_out] == [
+        ("unk_share", 1, {"out of range [0, 1]": 1}, "b-0"),
+        ("score", 2, {"null": 1, "not a number": 1}, "b-0"),
+        ("label", 1, {"missing": 1}, "d-0")]
+    assert [e.line() for e in left_out] == [
+        "unk_share: 1 event left out (out of range [0, 1]: 1; e.g. event b-0)",
+        "score: 2 events left out (null: 1, not a number: 1; e.g. event b-0)",
+        "label: 1 event left out (missing: 1; e.g. event d-0)"]
+    assert usable([{"score": None}])[1][0].example == "without an id"
+    assert usable([]) == ([], [])
