@@ -42,3 +42,33 @@ def test_the_shipped_sample_is_what_the_generator_writes(tmp_path: Path) -> None
         assert (tmp_path / name).read_text() == shipped
         labels = [line.split("\t")[1] for line in shipped.splitlines()]
         assert set(labels) == {"0", "1"}
+
+
+def test_what_readme_commands_write_is_ignored_by_git() -> None:
+    """A log a README command writes (`python app.py | tee service.log`, `... > events.log`)
+    may hold users' sentences: git must not offer to commit it."""
+    written = []
+    for readme in sorted(ROOT.glob("week_*/README.md")):
+        for name in re.findall(r"(?:>|\btee) ([\w./-]+\.(?:log|jsonl))\b", readme.read_text()):
+            written.append(readme.parent / name)
+    assert any(path.name == "service.log" for path in written)
+    for path in written:
+        ignored = subprocess.run(["git", "check-ignore", "--no-index", "-q", str(path)],
+                                 cwd=ROOT, capture_output=True)
+        assert ignored.returncode == 0, f"{path.relative_to(ROOT)} is not in .gitignore"
+
+
+def test_the_sam_cli_virtualenv_has_one_name() -> None:
+    """The root's make sam-setup and each week's make sam-setup make the same folder, and the
+    READMEs, tests and .gitignore files call it by that name."""
+    defaults = {re.search(r"^SAM_VENV \?= (\S+)$", path.read_text(), re.M).group(1)
+                for path in ROOT.glob("week_*/Makefile") if "SAM_VENV ?=" in path.read_text()}
+    assert defaults == {".venv-sam"}
+    assert "abspath .venv-sam" in (ROOT / "Makefile").read_text()
+    for path in [*ROOT.glob("week_*/**/*.md"), *ROOT.glob("week_*/**/*.py"),
+                 *ROOT.glob("week_*/Makefile"), *ROOT.glob("week_*/.gitignore"),
+                 ROOT / "README.md"]:
+        assert ".sam-venv" not in path.read_text(encoding="utf-8"), path
+    for week in {path.parent for path in ROOT.glob("week_*/Makefile")
+                 if "SAM_VENV ?=" in path.read_text()}:
+        assert ".venv-sam/" in (week / ".gitignore").read_text().splitlines()

@@ -28,7 +28,7 @@ from inference_onnx import ColaONNXPredictor
 
 TEMPLATE = WEEK_DIR / "template.yaml"
 TOOLS = Path(sys.executable).parent
-SAM = (os.environ.get("SAM_CLI") or shutil.which("sam", path=str(WEEK_DIR / ".sam-venv" / "bin"))
+SAM = (os.environ.get("SAM_CLI") or shutil.which("sam", path=str(WEEK_DIR / ".venv-sam" / "bin"))
        or shutil.which("sam"))
 
 
