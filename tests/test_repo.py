@@ -72,3 +72,16 @@ def test_the_sam_cli_virtualenv_has_one_name() -> None:
     for week in {path.parent for path in ROOT.glob("week_*/Makefile")
                  if "SAM_VENV ?=" in path.read_text()}:
         assert ".venv-sam/" in (week / ".gitignore").read_text().splitlines()
+
+
+def test_readme_sam_local_commands_keep_the_container_warm_as_the_tests_do() -> None:
+    """Without --warm-containers EAGER, sam local starts a container per request (about 2.3 s
+    each): the README's latency holds only with the flag the week's test uses."""
+    commands = [line for readme in ROOT.glob("week_*/README.md")
+                for line in readme.read_text().splitlines()
+                if re.search(r"sam local start-(api|lambda)", line) and "`" not in line]
+    assert commands
+    for line in commands:
+        assert "--warm-containers EAGER" in line, line
+    for test in ROOT.glob("week_*/tests/test_sam.py"):
+        assert '"--warm-containers", "EAGER"' in test.read_text()
