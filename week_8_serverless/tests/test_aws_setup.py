@@ -2,11 +2,17 @@
 down, that it is idempotent and repairs drift, that `delete` leaves nothing, and the policies."""
 
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import boto3
 import pytest
 
 from aws_setup import Names, main
+from conftest import WEEK_DIR
 from deploy import DEPLOY_TAG_PREFIX
 
 REPO = "learner/cola"
@@ -190,3 +196,22 @@ def test_a_repository_name_without_its_owner_is_refused(capsys) -> None:
         main(["create", "--github-repository", "cola"])
     assert exit_.value.code == 2
     assert "--github-repository must be OWNER/NAME, not 'cola'" in capsys.readouterr().err
+
+
+def test_the_readme_emulator_commands_work_as_written(tmp_path) -> None:
+    """The README's block for trying aws-setup without an account, run as written with bash
+    in this week's folder: moto's server started by make aws-local, then aws-setup and teardown
+    against it."""
+    readme = (WEEK_DIR / "README.md").read_text()
+    block = re.search(r"Without an AWS account.*?```bash\n(.*?)```", readme, re.S).group(1)
+    assert "make aws-local &" in block
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    # the block as written; whatever happens, then the server it started (its process group)
+    script = "trap 'kill -- -$$' EXIT\nset -e\n" + block
+    result = subprocess.run(["setsid", "bash", "-c", script], cwd=WEEK_DIR, env=env,
+                            capture_output=True, text=True, timeout=180)
+    out = result.stdout + result.stderr
+    assert "cola-service" in out and "cola-github-actions" in out, out[-3000:]
+    assert "deleted" in out.split("aws_setup.py delete")[-1], out[-3000:]
+    assert "Traceback" not in out and "error:" not in out, out[-3000:]
