@@ -20,6 +20,7 @@ files are those git tracks or would track (.gitignore applies); elsewhere IGNORE
 import argparse
 import difflib
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -237,6 +238,7 @@ def carry(targets: list[str], rev: str = "HEAD", root: Path = ROOT) -> list[str]
                 if base is None:  # a new file: it arrives in every later week too
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(new)
+                    shutil.copymode(path, target)  # a script stays executable
                     print(f"added    {label}")
                 continue  # a later week removed this file: leave it removed
             if current == base:

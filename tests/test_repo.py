@@ -1,6 +1,7 @@
 """Course-level promises: pinned requirements, README commands that exist, a reproducible
 sample (the CI promises are in test_ci.py)."""
 
+import os
 import re
 import subprocess
 import sys
@@ -85,3 +86,17 @@ def test_readme_sam_local_commands_keep_the_container_warm_as_the_tests_do() -> 
         assert "--warm-containers EAGER" in line, line
     for test in ROOT.glob("week_*/tests/test_sam.py"):
         assert '"--warm-containers", "EAGER"' in test.read_text()
+
+
+def test_every_script_of_a_week_is_executable() -> None:
+    """The workflows and Makefiles run scripts/*.sh directly: a copy without its x bit fails
+    there with 'Permission denied' (as a carried script once did)."""
+    scripts = sorted(ROOT.glob("week_*/scripts/*.sh"))
+    assert scripts
+    listed = subprocess.run(["git", "ls-files", "-s", "--", *map(str, scripts)], cwd=ROOT,
+                            capture_output=True, text=True).stdout.splitlines()
+    modes = {line.split()[-1]: line.split()[0] for line in listed}
+    for script in scripts:
+        assert os.access(script, os.X_OK), script
+        name = script.relative_to(ROOT).as_posix()
+        assert modes.get(name, "100755") == "100755", f"{name}: git records it without its x bit"

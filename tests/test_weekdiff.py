@@ -1,5 +1,6 @@
 """The snapshot invariant: each week README declares exactly what changed since the week before."""
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -86,7 +87,10 @@ def test_carry_applies_a_fix_to_every_later_week(tmp_path: Path) -> None:
     fixed = (root / "week_0_a" / "data.py").read_text().replace("return 1", "return 10")
     (root / "week_0_a" / "data.py").write_text(fixed)
     (root / "week_0_a" / "new.py").write_text("NEW = 1\n")
+    (root / "week_0_a" / "run.sh").write_text("#!/bin/sh\necho run\n")
+    (root / "week_0_a" / "run.sh").chmod(0o755)
     assert weekdiff.carry([str(root / "week_0_a")], root=root) == []
+    assert os.access(root / "week_2_c" / "run.sh", os.X_OK), "a carried script stays executable"
     assert (root / "week_1_b" / "data.py").read_text() == fixed  # a copy: replaced
     merged = (root / "week_2_c" / "data.py").read_text()  # its own line kept, the fix merged in
     assert "return 10" in merged and "return 2  # week 2" in merged and "<<<<" not in merged
