@@ -28,7 +28,7 @@ STAMP = $(VENV)/.installed$(if $(filter-out requirements.txt,$(REQUIREMENTS)),-$
 TORCH_INDEX ?=
 TORCH_PIN = $(shell grep -E '^torch==' $(REQUIREMENTS))
 
-.PHONY: help setup sam-setup demo train predict test test-course smoke test-week lint bench next-week diff check-weeks carry clean
+.PHONY: help setup sam-setup demo train predict test test-course smoke test-week lint bench next-week diff check-weeks carry clean mutants
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,22 @@ SAM_WEEK = $(firstword $(dir $(wildcard week_*/template.yaml)))
 export SAM_CLI ?= $(if $(wildcard .venv-sam/bin/sam),$(abspath .venv-sam/bin/sam))
 sam-setup:  ## the AWS SAM CLI (week 8 on) in .venv-sam: its pins clash with requirements.txt
 	$(MAKE) -C $(SAM_WEEK) sam-setup SAM_VENV=$(abspath .venv-sam)
+
+# Mutation testing (not part of make test): mutmut, in a virtualenv of its own that sees the
+# course's packages. make mutants WEEK=week_9_monitoring FILES=drift.py TESTS=tests/test_drift.py K="..."
+MUTMUT_VENV = .venv-mutmut
+FILES ?=
+TESTS ?= tests
+K ?=
+$(MUTMUT_VENV)/bin/mutmut: | setup
+	$(PYTHON) -m venv $(MUTMUT_VENV)
+	$(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))' > \
+		"$$($(MUTMUT_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/course.pth"
+	$(MUTMUT_VENV)/bin/pip install --quiet --disable-pip-version-check mutmut==3.8.1
+
+mutants: $(MUTMUT_VENV)/bin/mutmut  ## mutation scores of a week's modules: make mutants WEEK=... FILES=drift.py [TESTS=... K=...]
+	$(PY) scripts/mutants.py $(WEEK) $(FILES) --tests $(TESTS) $(if $(K),-k "$(K)") \
+		--mutmut $(abspath $(MUTMUT_VENV))/bin/mutmut
 
 demo: setup  ## week 0 end to end: train, then predict a few sentences
 	cd week_0_project_setup && $(PY) train.py $(ARGS) && $(PY) inference.py $(SENTENCES)
@@ -102,7 +118,7 @@ test-clock-ahead-%: setup
 	echo "== $* ($$tests: fast tests, the clock $(CLOCK_AHEAD_DAYS) days ahead)"; cd $* && \
 	TEST_CLOCK_AHEAD_DAYS=$(CLOCK_AHEAD_DAYS) $(PY) -m pytest --durations=5 -m "not slow" $$tests || $(part_failed)
 
-smoke: setup  ## each week's fast tests only (no slow marker): under a minute a week
+smoke: setup  ## each week's fast tests only (no slow marker): under a minute a week up to week 8, about 4 minutes for week 9
 	@for week in $(WEEKS); do \
 		echo "== $$week"; (cd $$week && $(PY) -m pytest -m "not slow" tests) || exit 1; \
 	done

@@ -16,7 +16,6 @@ import simulate_traffic
 from conftest import make_events, toy_rows, write_tsv
 from convert_model_to_onnx import save_reference
 from dashboard import INDEX_PATTERNS, PANELS, query, values
-from drift import compare, flaw, numeric_psi, one_per_request, usable
 from inference_onnx import ColaONNXPredictor
 from prediction_log import PredictionLog
 from shipper import Shipper, dead_letter_file, read_events
@@ -149,19 +148,6 @@ def test_a_bad_value_is_named_and_the_other_events_are_still_judged(
     assert "Left out: score: 2 events left out" in page
 
 
-@pytest.mark.parametrize("value, why", [
-    (None, "null"), ("0.9", "not a number"), (True, "not a number"), (float("nan"), "not a number"),
-    (-0.01, "out of range [0, 1]"), (1.01, "out of range [0, 1]"), (0, None), (1, None),
-    (0.5, None)])
-def test_each_kind_of_bad_value_is_told_apart(value: object, why: str | None) -> None:
-    assert flaw({"score": value}, "score") == why
-    assert flaw({"unk_share": value}, "unk_share") == why
-    assert flaw({}, "score") == "missing"
-    assert flaw({"text_chars": -1}, "text_chars") == "out of range [0, inf]"
-    assert flaw({"text_chars": 10**9}, "text_chars") is None
-    assert flaw({"label": "acceptable"}, "label") is None
-
-
 def test_one_heavy_caller_cannot_raise_an_alert(reference_file: Path, onnx_model: Path,
                                                 tmp_path: Path, capsys) -> None:
     """64 odd sentences in one request are one caller's: counted once, they do not alert.
@@ -174,19 +160,6 @@ def test_one_heavy_caller_cannot_raise_an_alert(reference_file: Path, onnx_model
         log = write_events(tmp_path / "service.log", normal + odd)
         assert run(reference_file, tmp_path, "--events", str(log)) == expected, per_request
         assert f"{150 + 64 // per_request} requests from" in capsys.readouterr().out
-
-
-def test_one_event_is_kept_per_request_and_not_always_the_first() -> None:
-    events = [{"event_id": f"req{r}-{i}", "n": r} for r in range(40) for i in range(r % 5 + 1)]
-    kept = one_per_request(events)
-    assert [e["n"] for e in kept] == list(range(40))
-    assert one_per_request(events) == kept  # the same on every run
-    positions = {e["event_id"].rsplit("-", 1)[1] for e in kept}
-    assert len(positions) > 2
-    assert one_per_request([{"event_id": "a-b-0"}, {"event_id": "a-b-1"},
-                            {"event_id": "a-c-0"}]) != [{"event_id": "a-b-0"}] * 2
-    assert len(one_per_request([{"event_id": "a-b-0"}, {"event_id": "a-b-1"},
-                                {"event_id": "a-c-0"}])) == 2
 
 
 def test_from_opensearch_the_results_feed_the_drift_panel(reference_file: Path,
@@ -228,28 +201,6 @@ def test_bad_input_is_one_line(problem: list[str], message: str, reference_file:
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
 
 
-def test_the_statistics_separate_shifted_from_resampled_data() -> None:
-    rng = np.random.default_rng(0)
-    base = rng.normal(50, 10, 2000)
-    assert numeric_psi(base, base) == pytest.approx(0, abs=1e-9)
-    assert numeric_psi(base, rng.normal(50, 10, 500)) < 0.1
-    assert numeric_psi(base, rng.normal(65, 10, 500)) > 0.5
-    reference = {"numeric": {f: base.tolist() for f in
-                             ("text_chars", "text_tokens", "unk_share", "score")},
-                 "label": {"unacceptable": 300, "acceptable": 700}}
-
-    def events(shift: float, unacceptable: float) -> list[dict]:
-        values = rng.normal(50 + shift, 10, 400)
-        return [{"text_chars": v, "text_tokens": v, "unk_share": v, "score": v,
-                 "label": "unacceptable" if rng.random() < unacceptable else "acceptable"}
-                for v in values]
-
-    assert not any(r.alert for r in compare(reference, events(0, 0.3), 0.01, 0.2))
-    shifted = {r.feature: r.alert for r in compare(reference, events(15, 0.7), 0.01, 0.2)}
-    assert shifted == dict.fromkeys(["text_chars", "text_tokens", "unk_share", "score",
-                                     "label"], True)
-
-
 def test_simulated_traffic_is_events_and_drifts_when_asked(onnx_model: Path, tmp_path: Path,
                                                            reference_file: Path,
                                                            capsys) -> None:
@@ -270,23 +221,3 @@ def test_simulated_traffic_is_events_and_drifts_when_asked(onnx_model: Path, tmp
         capsys.readouterr()
     # the README's demo runs it twice with the same seed: both runs' events must be indexed
     assert not ids[0] & ids[1]
-
-
-def test_usable_keeps_the_clean_events_and_counts_the_others_per_feature() -> None:
-    clean = {"event_id": "a-0", "text_chars": 10, "text_tokens": 3, "unk_share": 0.0,
-             "score": 0.9, "label": "acceptable"}
-    events = [clean, {**clean, "event_id": "b-0", "score": None, "unk_share": 2},
-              {**clean, "event_id": "c-0", "score": "x"}, {**clean, "event_id": "d-0"}]
-    del events[3]["label"]
-    kept, left_out = usable(events)
-    assert kept == [clean]
-    assert [(e.feature, e.count, dict(e.reasons), e.example) for e in left_out] == [
-        ("unk_share", 1, {"out of range [0, 1]": 1}, "b-0"),
-        ("score", 2, {"null": 1, "not a number": 1}, "b-0"),
-        ("label", 1, {"missing": 1}, "d-0")]
-    assert [e.line() for e in left_out] == [
-        "unk_share: 1 event left out (out of range [0, 1]: 1; e.g. event b-0)",
-        "score: 2 events left out (null: 1, not a number: 1; e.g. event b-0)",
-        "label: 1 event left out (missing: 1; e.g. event d-0)"]
-    assert usable([{"score": None}])[1][0].example == "without an id"
-    assert usable([]) == ([], [])
