@@ -210,41 +210,38 @@ def test_make_test_runs_every_part_and_lists_the_failed_ones(tmp_path: Path) -> 
     assert result.stdout.splitlines()[-1] == "make test: failed: part-fails "
 
 
-def test_ci_runs_every_phase_and_lists_the_failed_ones(tmp_path: Path) -> None:
+def run_ci_with_fake_make(tmp_path: Path, behaviour: str) -> tuple[subprocess.CompletedProcess,
+                                                                     list[str]]:
+    """.ci/run with a stand-in `make` on PATH that records its arguments, then runs the shell
+    line `behaviour` (its exit status is make's); the result and the recorded calls."""
     (tmp_path / "repo" / ".ci").mkdir(parents=True)
     shutil.copy(CI_RUN, tmp_path / "repo" / ".ci" / "run")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "make").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/calls\n'
-                                  '[ "$1" != lint ] && [ "$1" != test ]\n')
+    (bin_dir / "make").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/calls\n{behaviour}\n')
     (bin_dir / "make").chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k not in {"CI", "REQUIRE_CONTAINERS"}}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     result = subprocess.run(["bash", str(tmp_path / "repo" / ".ci" / "run")], env=env,
                             capture_output=True, text=True, timeout=60)
+    return result, (tmp_path / "calls").read_text().splitlines()
+
+
+def test_ci_runs_every_phase_and_lists_the_failed_ones(tmp_path: Path) -> None:
+    result, calls = run_ci_with_fake_make(tmp_path, '[ "$1" != lint ] && [ "$1" != test ]')
     assert result.returncode == 1
-    calls = (tmp_path / "calls").read_text().splitlines()
     assert set(calls[:2]) == {"setup", "sam-setup"}  # side by side
     assert calls[2:] == ["lint", "test", "bench QUICK=1"]
     assert result.stdout.splitlines()[-2:] == ["[ci] failed: make lint", "[ci] failed: make test"]
 
 
 def test_ci_stops_when_a_set_up_step_fails(tmp_path: Path) -> None:
-    (tmp_path / "repo" / ".ci").mkdir(parents=True)
-    shutil.copy(CI_RUN, tmp_path / "repo" / ".ci" / "run")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "make").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/calls\n'
-                                  '[ "$1" != sam-setup ] || { echo "no such package"; exit 3; }\n')
-    (bin_dir / "make").chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if k not in {"CI", "REQUIRE_CONTAINERS"}}
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
-    result = subprocess.run(["bash", str(tmp_path / "repo" / ".ci" / "run")], env=env,
-                            capture_output=True, text=True, timeout=60)
+    result, calls = run_ci_with_fake_make(
+        tmp_path, '[ "$1" != sam-setup ] || { echo "no such package"; exit 3; }')
     assert result.returncode == 1
     assert result.stdout.splitlines()[-2:] == ["no such package",
                                                "[ci] sam-setup failed (exit status 3)"]
-    assert "test" not in (tmp_path / "calls").read_text().splitlines()
+    assert "test" not in calls
 
 
 def test_dependabot_watches_the_base_image_of_every_dockerfile() -> None:

@@ -323,17 +323,25 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return waited
 
 
-def test_what_may_pass_later_is_retried_with_backoff_until_it_does(
-        opensearch: str, tmp_path: Path, sleeps: list[float]) -> None:
-    front = Scripted(opensearch, [503, 429, "drop", 502])
+def ship_through(opensearch: str, script: list[int | str], events: list[dict], tmp_path: Path,
+                 retries: int, backoff_s: float) -> tuple[Counts, int]:
+    """Ship `events` through a Scripted front: the counts, and how many _bulk requests came."""
+    front = Scripted(opensearch, script)
     try:
-        events = make_events(30)
         counts = Shipper(OpenSearch([front.url], max_retries=0, timeout=5),
-                         dead_letter_file(tmp_path / "dead.jsonl"), retries=4,
-                         backoff_s=0.5).ship(events)
+                         dead_letter_file(tmp_path / "dead.jsonl"), retries=retries,
+                         backoff_s=backoff_s).ship(events)
     finally:
         front.close()
-    assert (counts.indexed, counts.dead_letter, front.bulks) == (30, 0, 5)
+    return counts, front.bulks
+
+
+def test_what_may_pass_later_is_retried_with_backoff_until_it_does(
+        opensearch: str, tmp_path: Path, sleeps: list[float]) -> None:
+    events = make_events(30)
+    counts, bulks = ship_through(opensearch, [503, 429, "drop", 502], events, tmp_path,
+                                 retries=4, backoff_s=0.5)
+    assert (counts.indexed, counts.dead_letter, bulks) == (30, 0, 5)
     assert sleeps == [0.5, 1.0, 2.0, 4.0]
     assert sorted(indexed_ids(opensearch)) == sorted(e["event_id"] for e in events)
     assert not (tmp_path / "dead.jsonl").exists()
@@ -342,14 +350,9 @@ def test_what_may_pass_later_is_retried_with_backoff_until_it_does(
 @pytest.mark.parametrize("status", [400, 401, 403, 413])
 def test_a_request_refused_as_a_whole_is_not_retried(opensearch: str, tmp_path: Path,
                                                      sleeps: list[float], status: int) -> None:
-    front = Scripted(opensearch, [status] * 6)
-    try:
-        counts = Shipper(OpenSearch([front.url], max_retries=0, timeout=5),
-                         dead_letter_file(tmp_path / "dead.jsonl"), retries=5,
-                         backoff_s=0.5).ship(make_events(10))
-    finally:
-        front.close()
-    assert (counts.indexed, counts.dead_letter, front.bulks, sleeps) == (0, 10, 1, [])
+    counts, bulks = ship_through(opensearch, [status] * 6, make_events(10), tmp_path,
+                                 retries=5, backoff_s=0.5)
+    assert (counts.indexed, counts.dead_letter, bulks, sleeps) == (0, 10, 1, [])
     reasons = {json.loads(line)["error"] for line in
                (tmp_path / "dead.jsonl").read_text().splitlines()}
     assert len(reasons) == 1 and str(status) in reasons.pop()
@@ -357,14 +360,9 @@ def test_a_request_refused_as_a_whole_is_not_retried(opensearch: str, tmp_path: 
 
 def test_retries_that_never_pass_end_in_the_dead_letter_file(opensearch: str, tmp_path: Path,
                                                              sleeps: list[float]) -> None:
-    front = Scripted(opensearch, [503] * 3)
-    try:
-        counts = Shipper(OpenSearch([front.url], max_retries=0, timeout=5),
-                         dead_letter_file(tmp_path / "dead.jsonl"), retries=2,
-                         backoff_s=0.25).ship(make_events(10))
-    finally:
-        front.close()
-    assert (counts.indexed, counts.dead_letter, front.bulks, sleeps) == (0, 10, 3, [0.25, 0.5])
+    counts, bulks = ship_through(opensearch, [503] * 3, make_events(10), tmp_path,
+                                 retries=2, backoff_s=0.25)
+    assert (counts.indexed, counts.dead_letter, bulks, sleeps) == (0, 10, 3, [0.25, 0.5])
     assert indexed_ids(opensearch) == []
 
 
