@@ -100,3 +100,17 @@ def test_every_script_of_a_week_is_executable() -> None:
         assert os.access(script, os.X_OK), script
         name = script.relative_to(ROOT).as_posix()
         assert modes.get(name, "100755") == "100755", f"{name}: git records it without its x bit"
+
+
+def test_every_week_module_sorts_as_first_party_without_a_list_of_names() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert "known-first-party" not in pyproject, "the week folders are found through ruff's src"
+    for week in sorted(ROOT.glob("week_*_*")):
+        modules = sorted(["conftest", *(p.stem for p in week.glob("*.py"))])
+        # a test file with one block of third-party imports, then one of the week's own: ruff
+        # accepts it only if it takes every module of the week as first-party
+        source = "import numpy\n\n" + "".join(f"import {m}\n" for m in modules) + "\nprint()\n"
+        result = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "I",
+                                 "--stdin-filename", str(week / "tests" / "test_probe.py"), "-"],
+                                input=source, cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, f"{week.name}: {result.stdout}"

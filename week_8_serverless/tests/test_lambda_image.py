@@ -10,14 +10,14 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from test_container import engine
-from test_lambda_handler import BAD_BODIES, event
 
 from app import create_app
 from conftest import copy_build_context, free_port
 from convert_model_to_onnx import convert
 from inference_onnx import ColaONNXPredictor
 from serving import Settings
+from test_container import engine
+from test_lambda_handler import BAD_BODIES, event
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 INVOCATIONS = "/2015-03-31/functions/function/invocations"

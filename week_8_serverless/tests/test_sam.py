@@ -18,13 +18,13 @@ import httpx
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
-from test_workflows import container_socket
 
 from conftest import WEEK_DIR, copy_build_context, free_port
 from convert_model_to_onnx import convert
 from deploy import DeployError, deploy, tag_deployed
 from deploy import main as deploy_main
 from inference_onnx import ColaONNXPredictor
+from test_workflows import container_socket
 
 TEMPLATE = WEEK_DIR / "template.yaml"
 TOOLS = Path(sys.executable).parent

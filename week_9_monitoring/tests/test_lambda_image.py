@@ -11,15 +11,15 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from opensearchpy import OpenSearch
-from test_container import engine
-from test_lambda_handler import BAD_BODIES, event
-from test_log_forwarder import lambda_lines, subscription_event
 
 from app import create_app
 from conftest import copy_build_context, daily_index, free_port, indexed_ids, make_events
 from convert_model_to_onnx import convert
 from inference_onnx import ColaONNXPredictor
 from serving import Settings
+from test_container import engine
+from test_lambda_handler import BAD_BODIES, event
+from test_log_forwarder import lambda_lines, subscription_event
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 INVOCATIONS = "/2015-03-31/functions/function/invocations"
