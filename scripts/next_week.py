@@ -6,11 +6,13 @@
 Copies the previous week's trained checkpoint and, where both weeks have them, the exported
 ONNX bundle, the prepared data, metrics.json and dvc.lock. In a week with DVC it then records
 the copies with `dvc commit`, so `dvc repro` runs only the stages the new week adds (week 4:
-export) and `dvc push` stores them. The model is the same file either way: every week from 0 to
-5 loads the same checkpoint format. Standard library only (DVC is called as a command).
+export) or changes (week 9's export also writes the drift reference), and `dvc push` stores
+them. The model is the same file either way: every week loads the same checkpoint format.
+Standard library only (DVC is called as a command).
 """
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -49,21 +51,34 @@ def bring(number: int, root: Path = ROOT, dvc: str | None = None) -> list[str]:
     copied = [name for name in wanted if (old / name).exists()]
     for name in copied:
         copy(old / name, new / name)
-    if (new / "dvc.yaml").is_file():
-        commit(new, copied, dvc)
+    if (new / "dvc.yaml").is_file() and (left := commit(old, new, copied, dvc)):
+        print(f"{new.name} changes the stage{'s' * (len(left) > 1)} {', '.join(left)}: "
+              "left for `dvc repro` to run")
     return copied
 
 
-def commit(week: Path, copied: list[str], dvc: str | None) -> None:
-    """Record the copied outputs as the stages' results in this week's dvc.lock and cache."""
+def commit(old: Path, week: Path, copied: list[str], dvc: str | None) -> list[str]:
+    """Record the copied outputs as the stages' results in this week's dvc.lock and cache;
+    returns the stages left to run: those this week defines differently (week 9's export also
+    writes the drift reference). Recorded, the old outputs would count as up to date."""
     dvc = dvc or shutil.which("dvc") or str(Path(sys.executable).parent / "dvc")
     stages = [stage for stage, out in STAGE_OUTS.items()
-              if out in copied and f"\n  {stage}:" in (week / "dvc.yaml").read_text()]
+              if out in copied and stage_text(week, stage)]
     if "data/cola" not in copied:  # the week before had no DVC: prepare is quick, run it
         run([dvc, "repro", "--single-item", "prepare"], week)
         stages = [s for s in stages if s != "prepare"]
-    if stages:
-        run([dvc, "commit", "--force", "--quiet", *stages], week)
+    left = [s for s in stages if stage_text(old, s) not in ("", stage_text(week, s))]
+    if recorded := [s for s in stages if s not in left]:
+        run([dvc, "commit", "--force", "--quiet", *recorded], week)
+    return left
+
+
+def stage_text(week: Path, stage: str) -> str:
+    """A stage's definition in the week's dvc.yaml, as written ("" if it has none)."""
+    path = week / "dvc.yaml"
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    found = re.search(rf"^  {stage}:\n(.*?)(?=^  \S|\Z)", text, re.M | re.S)
+    return found.group(0).strip() if found else ""
 
 
 def run(command: list[str], cwd: Path) -> None:

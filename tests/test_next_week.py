@@ -97,3 +97,56 @@ def test_trained_once_in_week_0_then_carried_to_week_5(course, monkeypatch) -> N
     assert (weeks[5] / "outputs" / "onnx" / "model.int8.onnx").is_file()  # ready to build
     assert (weeks[5] / next_week.CHECKPOINT).read_bytes() == original
     assert run(weeks[5], env, "inference.py", sentence) == expected
+
+
+PIPELINE = """stages:
+  prepare:
+    cmd: mkdir -p data/cola && echo "a sentence" > data/cola/train.tsv
+    outs:
+      - data/cola
+  train:
+    cmd: mkdir -p outputs/checkpoints && cp data/cola/train.tsv outputs/checkpoints/best.ckpt
+    deps:
+      - data/cola
+    outs:
+      - outputs/checkpoints/best.ckpt
+  export:
+    cmd: python convert_model_to_onnx.py{arguments}
+    deps:
+      - outputs/checkpoints/best.ckpt
+      - convert_model_to_onnx.py
+    outs:
+      - outputs/onnx
+"""
+EXPORT = """import pathlib, sys
+out = pathlib.Path("outputs/onnx")
+out.mkdir(parents=True, exist_ok=True)
+(out / "model.onnx").write_text(pathlib.Path("outputs/checkpoints/best.ckpt").read_text())
+for name in sys.argv[1:]:
+    (out / name).write_text("statistics")
+"""
+
+
+def test_a_stage_the_next_week_changes_is_left_to_run(tmp_path, capsys, monkeypatch) -> None:
+    """Two small DVC weeks: the second one's export stage also writes a reference file. Carried
+    over, the first week's export must not count as the second's: dvc repro runs it (and only
+    it), and the reference appears."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    env = dict(os.environ)
+    for name, arguments in (("week_0_before", ""), ("week_1_after", " reference.json")):
+        week = tmp_path / name
+        week.mkdir()
+        (week / "dvc.yaml").write_text(PIPELINE.format(arguments=arguments))
+        (week / "convert_model_to_onnx.py").write_text(EXPORT)
+        dvc(week, env, "init", "--subdir", "-q")
+    before, after = tmp_path / "week_0_before", tmp_path / "week_1_after"
+    dvc(before, env, "repro")
+
+    next_week.bring(1, root=tmp_path)
+    assert "week_1_after changes the stage export: left for `dvc repro` to run" \
+        in capsys.readouterr().out
+    assert set(json.loads(dvc(after, env, "status", "--json"))) == {"export"}
+    rerun = dvc(after, env, "repro")
+    assert "Running stage 'export'" in rerun and "Running stage 'train'" not in rerun
+    assert (after / "outputs" / "onnx" / "reference.json").is_file()

@@ -1,6 +1,7 @@
 """The service's contract, the same for every way of serving the model (the FastAPI app here;
-a Lambda handler can use it as it is): settings and their limits, what a request may hold,
-the answer's shape and the error's shape. No web framework and no model code in here.
+another adapter, a Lambda handler say, calls the same functions): settings and their limits,
+what a request may hold, the answer's shape and the error's shape. No web framework and no
+model code in here.
 
     texts, batch = parse_request(body, content_type, settings)   # or RequestError(status, detail)
     predictions, ms = predict_and_record(predictor, texts, request_id, log)  # + one event each
