@@ -89,8 +89,9 @@ def load_cola(data_dir: str | Path | None = None) -> tuple[DatasetDict, str]:
     if hub_reachable():
         return load_hub_cola(), f"hub:{'/'.join(HUB_DATASET)}"
     print(f"WARNING: the Hugging Face Hub is unreachable, so training uses the small sample in "
-          f"{SAMPLE_DATA_DIR} (not CoLA). For real data pass --data-dir DIR or set "
-          f"COLA_DATA_DIR to a folder with the GLUE train.tsv and validation.tsv.", flush=True)
+          f"{SAMPLE_DATA_DIR} (not CoLA). For real data set COLA_DATA_DIR (or the data path "
+          f"option, see the README) to a folder with the GLUE train.tsv and validation.tsv.",
+          flush=True)
     return load_local_cola(SAMPLE_DATA_DIR), "sample:sample_data"
 
 
