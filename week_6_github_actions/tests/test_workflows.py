@@ -192,18 +192,16 @@ def test_the_push_workflow_runs_with_act_and_publishes_the_tested_image(tmp_path
     repo = tmp_path / "repo"
     repo.mkdir()
     sha = copy_as_repository(repo)
-    stand_ins = [f"--local-repository={name}@{ref}={STAND_INS / name.split('/')[1]}"
-                 for name, ref in remote_actions().items() if name != "actions/checkout"]
+    # the README's make ci-local (its flags in the Makefile and .actrc), for a push
     result = subprocess.run(
-        [act, "push", "-P", "ubuntu-24.04=-self-hosted", *stand_ins,
-         "--var", f"IMAGE_REGISTRY={REGISTRY}",
-         "--env", f"OUTER_PYTHON={sys.executable}", "--env", f"DOCKER_HOST={socket}",
-         "--env", f"PORT={free_port()}", "--env", "PIP_RETRIES=0",
+        ["make", "ci-local", "EVENT=push", f"PYTHON={sys.executable}", f"DOCKER_HOST={socket}",
+         f"ACT_FLAGS=--var IMAGE_REGISTRY={REGISTRY} --env PORT={free_port()} "
          # the test job's tests run in this course's own test run: here it only collects them,
          # which proves its set-up (interpreter, requirements, conftest) in a fraction of the time
-         "--env", "PYTEST_ADDOPTS=--collect-only -q"],
+         "--env PIP_RETRIES=0 --env 'PYTEST_ADDOPTS=--collect-only -q'"],
         cwd=repo, capture_output=True, text=True, timeout=900,
-        env={**os.environ, "DOCKER_HOST": socket})
+        env={**os.environ, "DOCKER_HOST": socket,
+             "PATH": f"{Path(act).parent}{os.pathsep}{os.environ['PATH']}"})
     log = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stdout + result.stderr)  # no colours
     assert result.returncode == 0, log[-5000:]
     for job in ("lint", "test", "image", "publish"):
@@ -224,3 +222,17 @@ def test_the_push_workflow_runs_with_act_and_publishes_the_tested_image(tmp_path
     finally:
         for tag in (pushed, f"cola-service:{sha}"):
             subprocess.run([*engine, "rmi", "--force", tag], capture_output=True)
+
+
+def test_make_ci_local_runs_the_jobs_here_with_a_stand_in_for_each_remote_action() -> None:
+    """No question from act, nothing to download: .actrc runs ubuntu-24.04 jobs on this machine
+    and the Makefile points every remote action but checkout at its offline stand-in."""
+    assert "-P ubuntu-24.04=-self-hosted" in (WEEK_DIR / ".actrc").read_text().splitlines()
+    dry = subprocess.run(["make", "-n", "ci-local", f"PYTHON={sys.executable}"], cwd=WEEK_DIR,
+                         capture_output=True, text=True, check=True).stdout
+    assert dry.startswith("act pull_request ") and f"OUTER_PYTHON={sys.executable}" in dry
+    for name, ref in remote_actions().items():
+        if name != "actions/checkout":
+            stand_in = STAND_INS / name.split("/")[1]
+            assert (stand_in / "action.yml").is_file(), stand_in
+            assert f"--local-repository={name}@{ref}={stand_in}" in dry, name

@@ -262,20 +262,19 @@ def test_the_push_workflow_pulls_the_model_and_pushes_an_image_that_runs(tmp_pat
     run_tool("git", "clean", "-fdxq", cwd=repo)  # as a fresh clone: no model, no DVC cache
     sha = run_tool("git", "rev-parse", "HEAD", cwd=repo).strip()
 
-    stand_ins = [f"--local-repository={name}@{ref}={STAND_INS / name.split('/')[1]}"
-                 for name, ref in remote_actions().items() if name != "actions/checkout"]
     no_keys = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    # the README's make ci-local (its flags in the Makefile and .actrc), for a push
     result = subprocess.run(
-        [act, "push", "-P", "ubuntu-24.04=-self-hosted", *stand_ins,
-         "--var", f"AWS_ROLE_ARN={role}", "--var", "AWS_REGION=us-east-1",
-         "--env", f"AWS_ENDPOINT_URL={aws}", "--env", f"ECR_STAND_IN_REGISTRY={REGISTRY}",
-         "--env", f"OUTER_PYTHON={sys.executable}", "--env", f"DOCKER_HOST={socket}",
-         "--env", f"PORT={free_port()}", "--env", "PIP_RETRIES=0",
+        ["make", "ci-local", "EVENT=push", f"PYTHON={sys.executable}", f"DOCKER_HOST={socket}",
+         f"ACT_FLAGS=--var AWS_ROLE_ARN={role} --var AWS_REGION=us-east-1 "
+         f"--env AWS_ENDPOINT_URL={aws} --env ECR_STAND_IN_REGISTRY={REGISTRY} "
+         f"--env PORT={free_port()} "
          # the test job's tests run in this course's own test run: here it only collects them,
          # which proves its set-up (interpreter, requirements, conftest) in a fraction of the time
-         "--env", "PYTEST_ADDOPTS=--collect-only -q"],
+         "--env PIP_RETRIES=0 --env 'PYTEST_ADDOPTS=--collect-only -q'"],
         cwd=repo, capture_output=True, text=True, timeout=900,
-        env={**no_keys, "DOCKER_HOST": socket})
+        env={**no_keys, "DOCKER_HOST": socket,
+             "PATH": f"{Path(act).parent}{os.pathsep}{os.environ['PATH']}"})
     log = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stdout + result.stderr)  # no colours
     assert result.returncode == 0, log[-5000:]
     for job in ("lint", "test", "image", "publish"):
@@ -428,3 +427,17 @@ def test_a_publish_can_be_re_run_and_never_moves_a_tag(tmp_path: Path) -> None:
     finally:
         for tag in created:
             subprocess.run([*engine, "rmi", "--force", tag], capture_output=True)
+
+
+def test_make_ci_local_runs_the_jobs_here_with_a_stand_in_for_each_remote_action() -> None:
+    """No question from act, nothing to download: .actrc runs ubuntu-24.04 jobs on this machine
+    and the Makefile points every remote action but checkout at its offline stand-in."""
+    assert "-P ubuntu-24.04=-self-hosted" in (WEEK_DIR / ".actrc").read_text().splitlines()
+    dry = subprocess.run(["make", "-n", "ci-local", f"PYTHON={sys.executable}"], cwd=WEEK_DIR,
+                         capture_output=True, text=True, check=True).stdout
+    assert dry.startswith("act pull_request ") and f"OUTER_PYTHON={sys.executable}" in dry
+    for name, ref in remote_actions().items():
+        if name != "actions/checkout":
+            stand_in = STAND_INS / name.split("/")[1]
+            assert (stand_in / "action.yml").is_file(), stand_in
+            assert f"--local-repository={name}@{ref}={stand_in}" in dry, name
