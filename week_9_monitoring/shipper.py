@@ -4,8 +4,8 @@
     python shipper.py service.log                        # ...this indexes them
     python shipper.py - < service.log                    # the same, from stdin
     python shipper.py --cloudwatch /aws/lambda/cola-predict --since 60   # last hour, via boto3
-    python shipper.py service.log --set monitoring.opensearch=https://search-...amazonaws.com \\
-        --set monitoring.aws_region=eu-west-1            # Amazon OpenSearch Service (SigV4)
+    OPENSEARCH_URL=https://search-...amazonaws.com OPENSEARCH_REGION=eu-west-1 \\
+        python shipper.py service.log                    # Amazon OpenSearch Service (SigV4)
 
 Lines that are not prediction events (other log lines) are skipped. Each event's document id
 is its event_id and documents are only created, never overwritten, so shipping the same lines

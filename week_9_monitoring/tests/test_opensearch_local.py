@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from config_schema import load_config
 from conftest import WEEK_DIR, free_port, make_events
 
 # after the block, while the server still runs: the ids of the documents it holds
@@ -64,3 +67,18 @@ def test_monitoring_up_uses_podman_compose_when_docker_is_podman() -> None:
                                 cwd=WEEK_DIR, capture_output=True, text=True)
         assert parsed.returncode == 0, parsed.stderr
         assert "opensearchproject/opensearch:2.19.1" in parsed.stdout
+
+
+def test_the_opensearch_settings_come_from_the_environment_when_it_has_them(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENSEARCH_URL", raising=False)
+    monkeypatch.delenv("OPENSEARCH_REGION", raising=False)
+    defaults = load_config().monitoring
+    assert (defaults.opensearch, defaults.aws_region) == ("http://localhost:9200", None)
+    monkeypatch.setenv("OPENSEARCH_URL", "https://search-cola.eu-west-1.es.amazonaws.com")
+    monkeypatch.setenv("OPENSEARCH_REGION", "eu-west-1")
+    given = load_config().monitoring
+    assert (given.opensearch, given.aws_region) == (
+        "https://search-cola.eu-west-1.es.amazonaws.com", "eu-west-1")
+    assert load_config("monitoring.opensearch=http://127.0.0.1:9201").monitoring.opensearch \
+        == "http://127.0.0.1:9201"  # an override still wins
