@@ -109,13 +109,18 @@ def onnx_model(trained_run: dict, tmp_path_factory: pytest.TempPathFactory) -> P
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch):
-    """A real AWS API on 127.0.0.1 (moto's server): boto3 and DVC, in this process and in its
-    children, talk to it through AWS_ENDPOINT_URL, with dummy credentials."""
+    """A real AWS API on 127.0.0.1 (moto's server), empty: boto3 and DVC, in this process and
+    in its children, talk to it through AWS_ENDPOINT_URL, with dummy credentials."""
+    import urllib.request
+
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{server._port}"
+    # moto keeps what earlier tests made in this process, whichever server made it
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"),
+                           timeout=10).close()
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
         monkeypatch.delenv(name, raising=False)
     for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
