@@ -410,8 +410,9 @@ def test_make_ci_local_runs_the_jobs_here_with_a_stand_in_for_each_remote_action
     """No question from act, nothing to download: .actrc runs ubuntu-24.04 jobs on this machine
     and the Makefile points every remote action but checkout at its offline stand-in."""
     assert "-P ubuntu-24.04=-self-hosted" in (WEEK_DIR / ".actrc").read_text().splitlines()
+    outer_make = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL")}
     dry = subprocess.run(["make", "-n", "ci-local", f"PYTHON={sys.executable}"], cwd=WEEK_DIR,
-                         capture_output=True, text=True, check=True).stdout
+                         env=outer_make, capture_output=True, text=True, check=True).stdout
     assert dry.startswith("act pull_request ") and f"OUTER_PYTHON={sys.executable}" in dry
     for name, ref in remote_actions().items():
         if name != "actions/checkout":

@@ -55,8 +55,9 @@ def test_the_readme_ships_events_into_the_local_opensearch_as_written(tmp_path: 
 
 def test_monitoring_up_uses_podman_compose_when_docker_is_podman() -> None:
     def dry_run(*args: str) -> str:
+        outer_make = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL")}
         return subprocess.run(["make", "-n", "monitoring-up", *args], cwd=WEEK_DIR, check=True,
-                              capture_output=True, text=True).stdout.strip()
+                              env=outer_make, capture_output=True, text=True).stdout.strip()
 
     assert dry_run() == "docker compose -f docker-compose.monitoring.yml up -d --wait"
     command = dry_run("DOCKER=podman")
