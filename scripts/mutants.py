@@ -25,12 +25,15 @@ SKIP = shutil.ignore_patterns("outputs", "mutants", "__pycache__", ".pytest_cach
                               "*.ckpt", "lightning_logs", "wandb", "multirun")
 
 
-def config(week: Path, files: list[str], tests: str, select: str | None) -> str:
+def config(week: Path, files: list[str], tests: list[str], select: str | None) -> str:
     others = sorted(p.name for p in week.iterdir() if p.name not in files and p.name != "tests"
                     and not p.name.startswith("."))
-    lines = ["[mutmut]", f"paths_to_mutate = {', '.join(files)}", f"tests_dir = {tests}",
+    # mutmut reads a list from setup.cfg one item a line: each pytest argument on its own
+    args = ["-p", "no:cacheprovider", *(["-k", select] if select else [])]
+    lines = ["[mutmut]", "paths_to_mutate =", *[f"    {name}" for name in files],
+             "tests_dir =", *[f"    {path}" for path in tests],
              "also_copy =", *[f"    {name}" for name in [*others, "tests"]],
-             "pytest_add_cli_args = -p no:cacheprovider" + (f' -k "{select}"' if select else "")]
+             "pytest_add_cli_args =", *[f"    {arg}" for arg in args]]
     return "\n".join(lines) + "\n"
 
 
@@ -38,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Mutation scores of a week's modules.")
     parser.add_argument("week", help="a week folder, e.g. week_9_monitoring")
     parser.add_argument("files", nargs="+", help="the modules to mutate, e.g. drift.py")
-    parser.add_argument("--tests", default="tests", help="the test files or folder to run")
+    parser.add_argument("--tests", nargs="+", default=["tests"],
+                        help="the test files or folder to run")
     parser.add_argument("-k", dest="select", help="a pytest -k expression for those tests")
     parser.add_argument("--mutmut", default=str(ROOT / ".venv-mutmut" / "bin" / "mutmut"))
     args = parser.parse_args(argv)

@@ -11,7 +11,7 @@ events cannot be indexed the invocation fails: Lambda retries it, then puts it i
 function's dead-letter queue (template.yaml; an alarm says when it holds any), so nothing is
 dropped silently. Once OpenSearch is fine again, send the queue's payloads back:
 
-    python log_forwarder.py redrive <ForwarderDeadLettersUrl> --function <ForwarderFunctionName>
+    python log_forwarder.py redrive <ForwarderDeadLetterQueue> --function <ForwarderFunctionName>
     python log_forwarder.py redrive <queue url> --opensearch http://127.0.0.1:9200   # locally
 
 Each message sent is deleted; one that fails again stays in the queue (exit status 1).
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Send the forwarder's dead letters back.")
     commands = parser.add_subparsers(dest="command", required=True)
     command = commands.add_parser("redrive", help="the dead-letter queue's payloads, again")
-    command.add_argument("queue_url", help="the ForwarderDeadLettersUrl output")
+    command.add_argument("queue_url", help="the ForwarderDeadLetterQueue output")
     target = command.add_mutually_exclusive_group(required=True)
     target.add_argument("--function", help="the deployed forwarder (ForwarderFunctionName)")
     target.add_argument("--opensearch", metavar="URL", help="index from here instead")

@@ -184,33 +184,6 @@ def test_the_local_http_api_serves_predictions_and_errors(local_api: str, built:
     print(f"sam local start-api warm p50 {times[10]:.1f} ms, slowest of 20 {times[-1]:.1f} ms")
 
 
-@pytest.fixture
-def control_plane(aws: str) -> dict:
-    """The function as it exists in AWS before the deploy: moto's Lambda API, an image function
-    with a `live` alias on version 1."""
-    iam = boto3.client("iam")
-    role = iam.create_role(RoleName="cola-lambda", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                "Principal": {"Service": "lambda.amazonaws.com"}}]
-    }))["Role"]["Arn"]
-    control = boto3.client("lambda")
-    control.create_function(FunctionName="cola-predict", Role=role, PackageType="Image",
-                            Code={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/"
-                                  "cola-service:old-lambda"}, MemorySize=1024, Timeout=30)
-    control.get_waiter("function_active_v2").wait(FunctionName="cola-predict")
-    control.publish_version(FunctionName="cola-predict")
-    control.create_alias(FunctionName="cola-predict", Name="live", FunctionVersion="1")
-    # the new image, pushed to ECR under its tag (the emulator holds manifests, not bytes)
-    ecr = boto3.client("ecr")
-    ecr.create_repository(repositoryName="cola-service", imageTagMutability="IMMUTABLE")
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
-                           "digest": "sha256:" + "1" * 64}, "layers": []}
-    digest = ecr.put_image(repositoryName="cola-service", imageManifest=json.dumps(manifest),
-                           imageTag="new-lambda")["image"]["imageId"]["imageDigest"]
-    return {"client": control, "digest": digest}
-
-
 NEW_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/cola-service:new-lambda"
 
 

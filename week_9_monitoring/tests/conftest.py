@@ -134,6 +134,37 @@ def aws(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
+def control_plane(aws: str) -> dict:
+    """The function as it exists in AWS before the deploy: moto's Lambda API, an image function
+    with a `live` alias on version 1, and the new image in ECR under its tag."""
+    import json
+
+    import boto3
+
+    iam = boto3.client("iam")
+    role = iam.create_role(RoleName="cola-lambda", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "lambda.amazonaws.com"}}]
+    }))["Role"]["Arn"]
+    control = boto3.client("lambda")
+    control.create_function(FunctionName="cola-predict", Role=role, PackageType="Image",
+                            Code={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/"
+                                  "cola-service:old-lambda"}, MemorySize=1024, Timeout=30)
+    control.get_waiter("function_active_v2").wait(FunctionName="cola-predict")
+    control.publish_version(FunctionName="cola-predict")
+    control.create_alias(FunctionName="cola-predict", Name="live", FunctionVersion="1")
+    # the new image, pushed to ECR under its tag (the emulator holds manifests, not bytes)
+    ecr = boto3.client("ecr")
+    ecr.create_repository(repositoryName="cola-service", imageTagMutability="IMMUTABLE")
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
+                           "digest": "sha256:" + "1" * 64}, "layers": []}
+    digest = ecr.put_image(repositoryName="cola-service", imageManifest=json.dumps(manifest),
+                           imageTag="new-lambda")["image"]["imageId"]["imageDigest"]
+    return {"client": control, "digest": digest}
+
+
+@pytest.fixture
 def opensearch() -> str:
     """The OpenSearch REST API on 127.0.0.1, in memory (osmem-server): a test double for the
     real OpenSearch, which docker-compose.monitoring.yml runs. A fresh, empty one per test."""

@@ -148,7 +148,8 @@ def test_the_compose_file_runs_the_domain_s_opensearch_locally() -> None:
             assert port.startswith("127.0.0.1:"), "the security plugin is off: local only"
     assert services["opensearch"]["ports"] == ["127.0.0.1:9200:9200"]
     config = yaml.safe_load((WEEK_DIR / "configs" / "config.yaml").read_text())
-    assert config["monitoring"]["opensearch"] == "http://localhost:9200"
+    # the default when the environment has no OPENSEARCH_URL
+    assert config["monitoring"]["opensearch"] == "${oc.env:OPENSEARCH_URL,http://localhost:9200}"
 
 
 def test_a_failing_forwarder_and_waiting_dead_letters_each_raise_an_alarm() -> None:
