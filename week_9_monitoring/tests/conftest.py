@@ -1,5 +1,6 @@
 """Offline fixtures: a tiny BERT built in the session and small TSV files written by the tests."""
 
+import json
 import os
 import random
 import shutil
@@ -7,6 +8,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before any Hugging Face import: tests never use the network
@@ -208,6 +210,21 @@ def clock_ahead() -> Iterator[None]:
 
     with time_machine.travel(datetime.now(UTC) + timedelta(days=days), tick=True):
         yield
+
+
+class JSONHandler(BaseHTTPRequestHandler):
+    """A quiet request handler for stand-in servers that answer in JSON."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def answer(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
 
 def make_events(n: int, start: datetime | None = None, step_s: float = 1.0) -> list[dict]:

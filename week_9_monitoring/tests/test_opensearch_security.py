@@ -8,12 +8,13 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
 
+from conftest import JSONHandler
 from opensearch_security import RETENTION_POLICY, main
 
 FORWARDER = "arn:aws:iam::123456789012:role/cola-ForwarderFunctionRole-abc"
@@ -29,15 +30,7 @@ def domain() -> Iterator[dict]:
     """Records every request; GET of the ISM policy is a 404 until one was put."""
     seen: dict = {"requests": [], "policy": None}
 
-    class Handler(BaseHTTPRequestHandler):
-        def answer(self, status: int, body: dict) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JSONHandler):
         def record(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             url = urlsplit(self.path)
@@ -59,9 +52,6 @@ def domain() -> Iterator[dict]:
             if RETENTION_POLICY in self.path:
                 seen["policy"] = seen["requests"][-1]["body"]["policy"]
             self.answer(200, {"status": "OK"})
-
-        def log_message(self, *args: object) -> None:
-            pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

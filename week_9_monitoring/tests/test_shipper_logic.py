@@ -18,7 +18,7 @@ import pytest
 import time_machine
 
 import shipper
-from conftest import make_events
+from conftest import JSONHandler, make_events
 from shipper import (
     Counts,
     Shipper,
@@ -59,19 +59,8 @@ class FakeOpenSearch(http.server.ThreadingHTTPServer):
         self.headers: list[dict] = []  # of every request
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(JSONHandler):
     server: FakeOpenSearch
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def answer(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def error(self, status: int) -> dict:
         return {"type": f"status_{status}", "reason": self.server.reason}
