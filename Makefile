@@ -50,7 +50,8 @@ sam-setup:  ## the AWS SAM CLI (week 8 on) in .venv-sam: its pins clash with req
 	$(MAKE) -C $(SAM_WEEK) sam-setup SAM_VENV=$(abspath .venv-sam)
 
 # Mutation testing (not part of make test): mutmut, in a virtualenv of its own that sees the
-# course's packages. make mutants WEEK=week_9_monitoring FILES=drift.py TESTS=tests/test_drift.py K="..."
+# course's packages. make mutants WEEK=week_9_monitoring FILES=monitoring/drift.py \
+#     TESTS=tests/test_drift_statistics.py K="..."
 MUTMUT_VENV = .venv-mutmut
 FILES ?=
 TESTS ?= tests
@@ -61,7 +62,7 @@ $(MUTMUT_VENV)/bin/mutmut: | setup
 		"$$($(MUTMUT_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/course.pth"
 	$(MUTMUT_VENV)/bin/pip install --quiet --disable-pip-version-check mutmut==3.8.1
 
-mutants: $(MUTMUT_VENV)/bin/mutmut  ## mutation scores of a week's modules: make mutants WEEK=... FILES=drift.py [TESTS=... K=...]
+mutants: $(MUTMUT_VENV)/bin/mutmut  ## mutation scores of a week's modules: make mutants WEEK=... FILES=monitoring/drift.py [TESTS=... K=...]
 	$(PY) scripts/mutants.py $(WEEK) $(FILES) --tests $(TESTS) $(if $(K),-k "$(K)") \
 		--mutmut $(abspath $(MUTMUT_VENV))/bin/mutmut
 

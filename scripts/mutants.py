@@ -1,8 +1,8 @@
 """Mutation testing of a week's logic modules with mutmut: do its tests fail when the code is
 made slightly wrong (a `<` turned into `<=`, a constant changed, a call dropped)?
 
-    python scripts/mutants.py week_9_monitoring drift.py --tests tests/test_drift.py \\
-        -k "statistics or each_kind or one_event_is_kept or usable_keeps"
+    python scripts/mutants.py week_9_monitoring monitoring/drift.py \\
+        --tests tests/test_drift_statistics.py
 
 The week is copied to a scratch folder (mutmut rewrites files), mutmut runs there with the given
 tests (a -k expression keeps the run to tests that need no trained model: each mutant runs its
@@ -25,14 +25,27 @@ SKIP = shutil.ignore_patterns("outputs", "mutants", "__pycache__", ".pytest_cach
                               "*.ckpt", "lightning_logs", "wandb", "multirun")
 
 
+def others(folder: Path, files: list[str], prefix: str = "") -> list[str]:
+    """What mutmut must copy beside the mutated files: every other entry of the folder, and
+    inside a sub-folder holding one of them (monitoring/drift.py), that folder's other entries."""
+    kept = []
+    for path in sorted(folder.iterdir()):
+        name = f"{prefix}{path.name}"
+        if name in files or path.name.startswith(".") or name == "tests":
+            continue
+        if path.is_dir() and any(f.startswith(f"{name}/") for f in files):
+            kept += others(path, files, f"{name}/")
+        else:
+            kept.append(name)
+    return kept
+
+
 def config(week: Path, files: list[str], tests: list[str], select: str | None) -> str:
-    others = sorted(p.name for p in week.iterdir() if p.name not in files and p.name != "tests"
-                    and not p.name.startswith("."))
     # mutmut reads a list from setup.cfg one item a line: each pytest argument on its own
     args = ["-p", "no:cacheprovider", *(["-k", select] if select else [])]
     lines = ["[mutmut]", "paths_to_mutate =", *[f"    {name}" for name in files],
              "tests_dir =", *[f"    {path}" for path in tests],
-             "also_copy =", *[f"    {name}" for name in [*others, "tests"]],
+             "also_copy =", *[f"    {name}" for name in [*others(week, files), "tests"]],
              "pytest_add_cli_args =", *[f"    {arg}" for arg in args]]
     return "\n".join(lines) + "\n"
 
@@ -40,7 +53,7 @@ def config(week: Path, files: list[str], tests: list[str], select: str | None) -
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Mutation scores of a week's modules.")
     parser.add_argument("week", help="a week folder, e.g. week_9_monitoring")
-    parser.add_argument("files", nargs="+", help="the modules to mutate, e.g. drift.py")
+    parser.add_argument("files", nargs="+", help="the modules to mutate, e.g. monitoring/drift.py")
     parser.add_argument("--tests", nargs="+", default=["tests"],
                         help="the test files or folder to run")
     parser.add_argument("-k", dest="select", help="a pytest -k expression for those tests")
@@ -72,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             survivors.append(f"{name} ({outcome})")
     for module in sorted(totals):
         share = killed[module] / totals[module]
-        print(f"{module}.py: {killed[module]} / {totals[module]} killed ({share:.0%})")
+        print(f"{module.replace('.', '/')}.py: {killed[module]} / {totals[module]} killed "
+              f"({share:.0%})")
     print("\n".join(f"  survived: {s}" for s in survivors))
     print(f"scratch folder: {scratch}")
     stats = scratch / "mutants" / "mutmut-cicd-stats.json"

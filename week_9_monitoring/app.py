@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from inference_onnx import ColaONNXPredictor
-from prediction_log import PredictionLog
+from monitoring.prediction_log import PredictionLog
 from serving import (
     PredictRequest,
     RequestError,

@@ -79,7 +79,6 @@ class OnnxConfig:
     quantized: str = MISSING
     opset: int = MISSING
     tolerance: float = MISSING
-    reference: str = MISSING
 
 
 @dataclass
@@ -101,6 +100,7 @@ class DriftConfig:
 class MonitoringConfig:
     opensearch: str = MISSING
     aws_region: str | None = None
+    reference: str = MISSING
     dead_letter: str = MISSING
     report_dir: str = MISSING
     ship: ShipConfig = field(default_factory=ShipConfig)
@@ -163,7 +163,7 @@ def check(cfg: DictConfig) -> None:
 
 
 def check_monitoring(cfg: DictConfig) -> None:
-    """The monitoring section's rules (shipper.py, drift_report.py)."""
+    """The monitoring section's rules (monitoring/ship.py, monitoring/drift_report.py)."""
     ship, drift = cfg.monitoring.ship, cfg.monitoring.drift
     raise_first([
         (ship.chunk_size >= 1, "monitoring.ship.chunk_size must be at least 1"),

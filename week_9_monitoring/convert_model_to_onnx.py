@@ -2,18 +2,14 @@
 
     python convert_model_to_onnx.py                       # the configured checkpoint
     python convert_model_to_onnx.py output_dir=multirun/<time>/job1
-    python convert_model_to_onnx.py data.path=data/cola    # the data for the reference stats
 
 Writes to the config's onnx.dir: model.onnx (fp32, batch and sequence length dynamic) and
 model.int8.onnx (int8 weights), both with their transformer blocks fused into ONNX Runtime's
 own operators (attention, skip-LayerNorm, bias-GELU): fewer, faster nodes. Each file is a
 bundle: its metadata holds the tokenizer, the label names and max_length, everything the ONNX
-predictor needs besides the file itself. Beside them, the config's onnx.reference
-(reference_stats.json): the int8 model's view of the validation data, which drift_report.py
-compares production traffic with.
+predictor needs besides the file itself.
 """
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -29,12 +25,8 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from onnxscript.rewriter.ort_fusions import optimize_for_ort
 
 import config_schema  # noqa: F401  (registers the config's types)
-from data import load_cola
-from drift import reference_stats
 from inference import ColaPredictor
-from inference_onnx import ColaONNXPredictor
 from prediction import LABELS
-from prediction_log import PredictionLog
 
 # Sentences of different lengths, for the parity check in batches of 1, 2 and 5.
 PARITY_SENTENCES = [
@@ -131,23 +123,6 @@ def convert(checkpoint: str, onnx_path: str, quantized_path: str, opset: int = 1
     return {"max_difference": difference, "fused": fused[onnx_file.name], **sizes}
 
 
-def save_reference(model_path: str, data_path: str | None, out_path: str) -> dict:
-    """The exported model's predictions on the validation sentences, as prediction events,
-    summarised (drift.py), with the training labels' counts."""
-    splits, source = load_cola(data_path)
-    predictor = ColaONNXPredictor(model_path)
-    texts = list(splits["validation"]["sentence"])
-    predictions = [p for start in range(0, len(texts), 64)
-                   for p in predictor.predict(texts[start:start + 64])]
-    log = PredictionLog(predictor.tokenizer, "", "", "reference")
-    reference = reference_stats(log.events("reference", texts, predictions, 0.0),
-                                list(splits["train"]["label"]))
-    reference["data"] = source
-    Path(out_path).write_text(json.dumps(reference), encoding="utf-8")
-    print(f"reference statistics of {len(texts)} validation sentences ({source}): {out_path}")
-    return reference
-
-
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")
 def main(cfg: DictConfig) -> None:
     # the quantizer logs every tensor at INFO, and suggests a pre-processing step whose shape
@@ -156,8 +131,7 @@ def main(cfg: DictConfig) -> None:
     try:
         convert(cfg.checkpoint, cfg.onnx.model, cfg.onnx.quantized, cfg.onnx.opset,
                 cfg.onnx.tolerance)
-        save_reference(cfg.onnx.quantized, cfg.data.path, cfg.onnx.reference)
-    except (FileNotFoundError, ValueError) as err:  # a DataError is a ValueError too
+    except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
 

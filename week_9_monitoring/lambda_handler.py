@@ -8,7 +8,7 @@ same requests, answers and errors, behind API Gateway or invoked directly.
 The model loads once per execution environment, at init (outside the handler), so only a
 cold start pays for it. Logs are JSON lines (Powertools Logger: request id, cold start);
 metrics use CloudWatch's embedded metric format (Powertools Metrics). Each prediction is also
-one event line (prediction_log.py), which a log subscription sends on to OpenSearch.
+one event line (monitoring/prediction_log.py), which a log subscription sends on to OpenSearch.
 """
 
 import base64
@@ -29,7 +29,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from inference_onnx import ColaONNXPredictor
-from prediction_log import PredictionLog
+from monitoring.prediction_log import PredictionLog
 from serving import (
     RequestError,
     Settings,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 
+from monitoring.prediction_log import PredictionLog
 from prediction import check_texts
-from prediction_log import PredictionLog
 
 DEFAULT_MODEL = "outputs/onnx/model.int8.onnx"  # where convert_model_to_onnx.py writes it
 # the accepted range of each numeric setting, inclusive
@@ -137,7 +137,7 @@ def request_id(given: str | None, otherwise: str) -> str:
 def predict_and_record(predictor: object, texts: list[str], request_id: str,
                        log: PredictionLog) -> tuple[list[dict], float]:
     """The predictions for a parsed request and the model's time in ms; each prediction is
-    also written as one monitoring event (prediction_log.py)."""
+    also written as one monitoring event (monitoring/prediction_log.py)."""
     start = time.perf_counter()
     predictions = predictor.predict(texts)
     latency_ms = (time.perf_counter() - start) * 1000

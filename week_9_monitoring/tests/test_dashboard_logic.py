@@ -14,10 +14,9 @@ import time_machine
 from matplotlib.colors import to_hex
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 
-import dashboard
-import shipper
-from dashboard import INDEX_PATTERNS, PANELS, draw, query, report, values
-from reports import plt
+from monitoring import dashboard, shipper
+from monitoring.dashboard import INDEX_PATTERNS, PANELS, draw, query, report, values
+from monitoring.reports import plt
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 BY_ID = {panel.id: panel for panel in PANELS}
@@ -288,7 +287,7 @@ def test_export_writes_the_saved_objects_file_as_it_is_kept(
     out = tmp_path / "dashboards.ndjson"
     monkeypatch.setattr(dashboard, "NDJSON", out)
     assert dashboard.main(["export"]) == 0
-    kept = Path(dashboard.__file__).parent / "monitoring" / "dashboards.ndjson"
+    kept = Path(dashboard.__file__).parent / "dashboards.ndjson"
     assert out.read_text() == kept.read_text()  # byte for byte: keys sorted, one per line
     assert capsys.readouterr().out == f"11 saved objects: {out}\n"  # 2 patterns, 8 panels, 1 board
 

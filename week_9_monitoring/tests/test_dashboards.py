@@ -12,13 +12,13 @@ import pytest
 from matplotlib.colors import to_hex
 from opensearchpy import OpenSearch
 
-import dashboard
 from conftest import make_events
-from dashboard import FIELD_TYPES, INDEX_PATTERNS, NDJSON, PANELS, saved_objects
-from drift import FeatureDrift
-from drift_report import DRIFT_TEMPLATE_FILE, record
-from reports import plt
-from shipper import Shipper, dead_letter_file, load_template
+from monitoring import dashboard
+from monitoring.dashboard import FIELD_TYPES, INDEX_PATTERNS, NDJSON, PANELS, saved_objects
+from monitoring.drift import FeatureDrift
+from monitoring.drift_report import DRIFT_TEMPLATE_FILE, record
+from monitoring.reports import plt
+from monitoring.shipper import Shipper, dead_letter_file, load_template
 
 MAPPINGS = {"cola-predictions": load_template()["template"]["mappings"]["properties"],
             "cola-drift": json.loads(DRIFT_TEMPLATE_FILE.read_text())["template"]["mappings"][
@@ -30,7 +30,7 @@ def objects() -> list[dict]:
 
 
 def test_the_ndjson_file_is_what_dashboard_py_exports() -> None:
-    assert objects() == saved_objects(), "run: python dashboard.py export"
+    assert objects() == saved_objects(), "run: make dashboards"
 
 
 def test_every_field_a_visualisation_uses_is_mapped_with_the_right_type() -> None:

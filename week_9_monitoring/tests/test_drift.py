@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 from opensearchpy import OpenSearch
 
-import drift_report
-import simulate_traffic
 from conftest import make_events, toy_rows, write_tsv
-from convert_model_to_onnx import save_reference
-from dashboard import INDEX_PATTERNS, PANELS, query, values
 from inference_onnx import ColaONNXPredictor
-from prediction_log import PredictionLog
-from shipper import Shipper, dead_letter_file, read_events
+from monitoring import drift_report, simulate_traffic
+from monitoring.dashboard import INDEX_PATTERNS, PANELS, query, values
+from monitoring.prediction_log import PredictionLog
+from monitoring.reference import save_reference
+from monitoring.shipper import Shipper, dead_letter_file, read_events
 
 NEW_WORDS = ["quantum", "chromodynamics", "describes", "interacting", "quarks", "gluons",
              "photosynthesis", "mitochondria", "entropy", "lattice", "eigenvalue", "spinor"]
@@ -56,7 +55,7 @@ def drifted(onnx_model: Path, n: int = 300, per_request: int = 1) -> list[dict]:
 
 
 def run(reference: Path, tmp_path: Path, *args: str) -> int:
-    return drift_report.main([*args, "--set", f"onnx.reference={reference}",
+    return drift_report.main([*args, "--set", f"monitoring.reference={reference}",
                               "--set", f"monitoring.report_dir={tmp_path}"])
 
 
@@ -182,7 +181,7 @@ def test_from_opensearch_the_results_feed_the_drift_panel(reference_file: Path,
 
 
 @pytest.mark.parametrize("problem, message", [
-    (["--set", "onnx.reference=/nonexistent/reference_stats.json"], "no reference statistics"),
+    (["--set", "monitoring.reference=/nonexistent/reference.json"], "no reference statistics"),
     (["--set", "monitoring.drift.p_value=2"], "p_value must be in (0, 1)"),
     (["--events", "/nonexistent.log"], "No such file or directory"),
     (["--events", "PARTIAL"], "can be judged: text_tokens: "
@@ -194,8 +193,8 @@ def test_bad_input_is_one_line(problem: list[str], message: str, reference_file:
     write_events(partial, [{k: v for k, v in e.items() if k not in ("score", "text_tokens")}
                            for e in make_events(120)])
     problem = [str(partial) if a == "PARTIAL" else a for a in problem]
-    args = problem if "onnx.reference" in " ".join(problem) else [
-        *problem, "--set", f"onnx.reference={reference_file}"]
+    args = problem if "monitoring.reference" in " ".join(problem) else [
+        *problem, "--set", f"monitoring.reference={reference_file}"]
     assert drift_report.main([*args, "--set", f"monitoring.report_dir={tmp_path}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]

@@ -14,11 +14,17 @@ import time_machine
 from matplotlib.colors import to_hex
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 
-import drift_report
 from conftest import daily_index, make_events
-from drift import FeatureDrift, compare, reference_stats, usable
-from drift_report import DRIFT_TEMPLATE_FILE, events_from_opensearch, plot, record, write_report
-from reports import plt
+from monitoring import drift_report
+from monitoring.drift import FeatureDrift, compare, reference_stats, usable
+from monitoring.drift_report import (
+    DRIFT_TEMPLATE_FILE,
+    events_from_opensearch,
+    plot,
+    record,
+    write_report,
+)
+from monitoring.reports import plt
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 START = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -263,7 +269,7 @@ def reference_file(tmp_path: Path) -> Path:
 
 
 def run(reference: Path, out: Path, *args: str) -> int:
-    return drift_report.main([*args, "--set", f"onnx.reference={reference}",
+    return drift_report.main([*args, "--set", f"monitoring.reference={reference}",
                               "--set", f"monitoring.report_dir={out}"])
 
 
@@ -345,10 +351,10 @@ def test_fewer_requests_than_min_events_are_no_data(reference_file: Path, tmp_pa
                               "events left out (missing: 2; e.g. event req00000-0); score: 2 "
                               "events left out (missing: 2; e.g. event req00000-0)"),
     (["--events", "/nonexistent/service.log"], "No such file or directory"),
-    (["--events", "LOG", "--set", "onnx.reference=/nonexistent/r.json"],
-     "/nonexistent/r.json: no reference statistics (export the model: "
-     "python convert_model_to_onnx.py)"),
-    (["--events", "LOG", "--set", "onnx.reference=PARTIAL"], "'label'"),
+    (["--events", "LOG", "--set", "monitoring.reference=/nonexistent/r.json"],
+     "/nonexistent/r.json: no reference statistics (dvc repro reference, "
+     "or python -m monitoring.reference)"),
+    (["--events", "LOG", "--set", "monitoring.reference=PARTIAL"], "'label'"),
     (["--events", "LOG", "--set", "monitoring.drift.min_events=1"],
      "monitoring.drift.min_events must be at least 2"),
     (["--events", "LOG", "--set", "monitoring.no_such_key=1"], "no_such_key"),
@@ -363,11 +369,11 @@ def test_bad_input_is_an_error_message_and_exit_2(args: list[str], message: str,
     partial = tmp_path / "partial.json"  # a reference without the label counts
     partial.write_text(json.dumps({k: v for k, v in json.loads(reference_file.read_text()).items()
                                    if k != "label"}))
-    names = {"LOG": str(log), "BROKEN": str(broken), "onnx.reference=PARTIAL":
-             f"onnx.reference={partial}"}
+    names = {"LOG": str(log), "BROKEN": str(broken), "monitoring.reference=PARTIAL":
+             f"monitoring.reference={partial}"}
     args = [names.get(a, a) for a in args]
-    if not any(a.startswith("onnx.reference=") for a in args):
-        args += ["--set", f"onnx.reference={reference_file}"]
+    if not any(a.startswith("monitoring.reference=") for a in args):
+        args += ["--set", f"monitoring.reference={reference_file}"]
     assert drift_report.main([*args, "--set", f"monitoring.report_dir={tmp_path}"]) == 2
     out, err = capsys.readouterr()
     assert out == ""

@@ -5,7 +5,7 @@ run, so they are what `make mutants` runs against drift.py."""
 import numpy as np
 import pytest
 
-from drift import compare, flaw, numeric_psi, one_per_request, usable
+from monitoring.drift import compare, flaw, numeric_psi, one_per_request, usable
 
 
 def test_the_statistics_separate_shifted_from_resampled_data() -> None:
@@ -82,7 +82,7 @@ def test_usable_keeps_the_clean_events_and_counts_the_others_per_feature() -> No
 def test_compare_reports_each_test_as_scipy_computes_it() -> None:
     from scipy import stats
 
-    from drift import psi
+    from monitoring.drift import psi
 
     rng = np.random.default_rng(1)
     base = np.round(rng.normal(50, 10, 1000), 3)
@@ -126,7 +126,7 @@ def test_a_feature_alerts_only_when_both_limits_are_passed(p_limit: float, psi_l
 
 
 def test_psi_uses_the_reference_deciles_and_keeps_empty_bins_finite() -> None:
-    from drift import EPS, psi
+    from monitoring.drift import EPS, psi
 
     reference = np.arange(1000, dtype=float)
     first_decile = np.arange(100, dtype=float)
@@ -141,7 +141,7 @@ def test_psi_uses_the_reference_deciles_and_keeps_empty_bins_finite() -> None:
 
 
 def test_the_reference_keeps_a_seeded_sample_and_the_label_counts() -> None:
-    from drift import SAMPLE, reference_stats
+    from monitoring.drift import SAMPLE, reference_stats
 
     events = [{"text_chars": 10 + i, "text_tokens": 3 + i % 4, "unk_share": i / 1e7,
                "score": 0.5 + i / 2e4, "label": ("acceptable", "unacceptable")[i % 3 == 0]}
@@ -164,7 +164,7 @@ def test_the_reference_keeps_a_seeded_sample_and_the_label_counts() -> None:
 
 
 def test_a_result_reads_as_one_line_and_a_document() -> None:
-    from drift import FeatureDrift
+    from monitoring.drift import FeatureDrift
 
     result = FeatureDrift("score", "ks", 0.31, 0.00042, 0.2345, True)
     assert result.line() == "score: ks p=0.00042, PSI=0.234  DRIFT"
@@ -175,7 +175,7 @@ def test_a_result_reads_as_one_line_and_a_document() -> None:
 
 
 def test_the_request_of_an_event_is_its_id_without_the_position() -> None:
-    from drift import request_of
+    from monitoring.drift import request_of
 
     assert request_of({"event_id": "9f1c-3"}) == "9f1c"
     assert request_of({"event_id": "a-b-12"}) == "a-b"

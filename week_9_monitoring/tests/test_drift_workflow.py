@@ -62,7 +62,8 @@ def test_it_runs_the_drift_report_and_keeps_it() -> None:
     makefile = (WEEK_DIR / "Makefile").read_text()
     runs = [step["run"] for step in job["steps"] if "run" in step]
     assert runs == ["make drift-report"]
-    assert re.search(r"^drift-report:.*\n\t\$\(PYTHON\) drift_report.py ", makefile, re.M)
+    assert re.search(r"^drift-report:.*\n\t\$\(PYTHON\) -m monitoring.drift_report ", makefile,
+                     re.M)
     upload = next(s for s in job["steps"] if s.get("uses", "").startswith(
         "actions/upload-artifact"))
     assert upload["if"] == "always()" and upload["with"]["path"].startswith(
@@ -89,7 +90,7 @@ def test_a_day_without_traffic_fails_the_run(opensearch: str, tmp_path: Path) ->
     assert "continue-on-error" not in step and "continue-on-error" not in job
     reference = tmp_path / "reference_stats.json"
     reference.write_text(json.dumps({"events": 0, "numeric": {}, "label": {}}))
-    settings = (f"--set monitoring.opensearch={opensearch} --set onnx.reference={reference} "
+    settings = (f"--set monitoring.opensearch={opensearch} --set monitoring.reference={reference} "
                 f"--set monitoring.report_dir={tmp_path}")
     result = subprocess.run(["make", "drift-report", f"PYTHON={sys.executable}",
                              f"MONITORING_SET={settings}"], cwd=WEEK_DIR, capture_output=True,

@@ -64,7 +64,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: str, env: 
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *command], cwd=repo,
                        check=True, capture_output=True)
     first = dvc(project, "repro", env=env)
-    for stage in ("prepare", "train", "evaluate", "export"):
+    for stage in ("prepare", "train", "evaluate", "export", "reference"):
         assert f"Running stage '{stage}'" in first.stdout
     return project
 
@@ -141,3 +141,24 @@ def test_an_unreachable_remote_fails_with_a_clear_error(project: Path, env: dict
     assert result.returncode != 0
     assert "ERROR" in result.stderr and "Could not connect to the endpoint URL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_change_to_the_drift_code_reruns_the_reference_alone(project: Path, env: dict) -> None:
+    """The reference is a stage of its own: new drift code, new reference, the same model."""
+    drift = project / "monitoring" / "drift.py"
+    original = drift.read_text()
+    model = (project / "outputs" / "onnx" / "model.int8.onnx").read_bytes()
+    reference = project / "outputs" / "reference_stats.json"
+    reference.unlink()  # DVC restores it from its cache only if the stage did not run
+    drift.write_text(original + "\n# a change to the drift code\n")
+    try:
+        rerun = dvc(project, "repro", env=env).stdout
+    finally:
+        drift.write_text(original)
+        dvc(project, "repro", env=env)
+    assert "Running stage 'reference'" in rerun
+    for stage in ("prepare", "train", "evaluate", "export"):
+        assert f"Running stage '{stage}'" not in rerun
+    assert (project / "outputs" / "onnx" / "model.int8.onnx").read_bytes() == model
+    stats = json.loads(reference.read_text())
+    assert stats["events"] == 40 and sum(stats["label"].values()) == 40  # the validation rows

@@ -129,8 +129,8 @@ def test_the_same_image_forwards_prediction_logs_to_opensearch(lambda_image: dic
     """The forwarder's handler in the image, with what its --no-deps install holds, indexing
     a CloudWatch Logs payload (host network: the test's OpenSearch is on 127.0.0.1)."""
     events = make_events(25)
-    script = ("import json, os, log_forwarder; print(json.dumps(log_forwarder.handler("
-              "json.loads(os.environ['EVENT']), None)))")
+    script = ("import json, os; from monitoring import log_forwarder; "
+              "print(json.dumps(log_forwarder.handler(json.loads(os.environ['EVENT']), None)))")
     run = engine("run", "--rm", "--network", "host", "-e", f"OPENSEARCH_URL={opensearch}",
                  "-e", "OPENSEARCH_REGION=", "-e",
                  f"EVENT={json.dumps(subscription_event(lambda_lines(events)))}",

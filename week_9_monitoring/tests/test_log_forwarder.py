@@ -9,9 +9,9 @@ import boto3
 import pytest
 from opensearchpy import OpenSearch
 
-import log_forwarder
 from conftest import daily_index, free_port, indexed_ids, make_events
-from shipper import worst_case_s
+from monitoring import log_forwarder
+from monitoring.shipper import worst_case_s
 
 
 def subscription_event(messages: list[str], kind: str = "DATA_MESSAGE") -> dict:

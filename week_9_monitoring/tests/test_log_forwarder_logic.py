@@ -11,10 +11,17 @@ import pytest
 from botocore.exceptions import ClientError
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 
-import log_forwarder
 from conftest import make_events
-from log_forwarder import InvokeFailed, NotIndexed, decode, forward, redrive, through_function
-from shipper import Shipper
+from monitoring import log_forwarder
+from monitoring.log_forwarder import (
+    InvokeFailed,
+    NotIndexed,
+    decode,
+    forward,
+    redrive,
+    through_function,
+)
+from monitoring.shipper import Shipper
 from test_log_forwarder import lambda_lines, subscription_event
 
 START = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import WEEK_DIR
-from shipper import FILTER_PATTERN, index_prefix, load_template
+from monitoring.shipper import FILTER_PATTERN, index_prefix, load_template
 
 
 class CloudFormationLoader(yaml.SafeLoader):
@@ -30,13 +30,18 @@ RESOURCES = TEMPLATE["Resources"]
 
 
 def local_imports(module: str, seen: set[str] | None = None) -> set[str]:
-    """The modules of this folder that importing `module` loads (imports inside functions,
-    such as the command lines' config, are not run by a Lambda handler)."""
+    """The files of this folder (without .py) that importing `module` loads: monitoring.shipper
+    -> monitoring/shipper, and the package's __init__. Imports inside functions, such as the
+    command lines' config, are not run by a Lambda handler."""
+    path = module.replace(".", "/")
     seen = set() if seen is None else seen
-    seen.add(module)
-    for node in ast.parse((WEEK_DIR / f"{module}.py").read_text()).body:
-        if isinstance(node, ast.ImportFrom) and node.module and \
-                (WEEK_DIR / f"{node.module}.py").is_file() and node.module not in seen:
+    seen.add(path)
+    if "/" in path:
+        seen.add(f"{path.rsplit('/', 1)[0]}/__init__")
+    for node in ast.parse((WEEK_DIR / f"{path}.py").read_text()).body:
+        name = node.module.replace(".", "/") if isinstance(node, ast.ImportFrom) and \
+            node.module else None
+        if name and (WEEK_DIR / f"{name}.py").is_file() and name not in seen:
             local_imports(node.module, seen)
     return seen
 
@@ -52,12 +57,13 @@ def test_the_subscription_selects_the_prediction_events() -> None:
 
 def test_the_forwarder_image_holds_its_handler_and_what_it_imports() -> None:
     command = RESOURCES["ForwarderFunction"]["Properties"]["ImageConfig"]["Command"]
-    module, function = command[0].split(".")
-    assert f"def {function}(" in (WEEK_DIR / f"{module}.py").read_text()
+    module, function = command[0].rsplit(".", 1)
+    assert f"def {function}(" in (WEEK_DIR / f"{module.replace('.', '/')}.py").read_text()
     dockerfile = (WEEK_DIR / "Dockerfile.lambda").read_text().replace("\\\n", " ")
     copied = {word.removesuffix(".py") for line in dockerfile.splitlines()
               if line.startswith("COPY ") for word in line.split()}
-    assert local_imports(module) <= copied
+    assert {"monitoring/__init__", "monitoring/log_forwarder", "monitoring/shipper",
+            "monitoring/prediction_log"} <= local_imports(module) <= copied
     assert "monitoring/index_template.json" in copied  # the shipper's template, read at run time
     dockerignore = (WEEK_DIR / ".dockerignore").read_text().splitlines()
     assert all(f"!{name}.py" in dockerignore for name in local_imports(module))

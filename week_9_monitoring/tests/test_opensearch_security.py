@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from conftest import JSONHandler
-from opensearch_security import RETENTION_POLICY, main
+from monitoring.opensearch_security import RETENTION_POLICY, main
 
 FORWARDER = "arn:aws:iam::123456789012:role/cola-ForwarderFunctionRole-abc"
 DRIFT = "arn:aws:iam::123456789012:role/cola-github-drift"

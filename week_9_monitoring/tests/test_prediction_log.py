@@ -14,9 +14,9 @@ from opensearchpy import OpenSearch
 from app import create_app
 from conftest import indexed_ids
 from inference_onnx import ColaONNXPredictor
-from prediction_log import EVENT, PredictionLog
+from monitoring.prediction_log import EVENT, PredictionLog
+from monitoring.shipper import Shipper, dead_letter_file, load_template, read_events
 from serving import Settings
-from shipper import Shipper, dead_letter_file, load_template, read_events
 
 MAPPING = load_template()["template"]["mappings"]["properties"]
 PYTHON_TYPES = {"keyword": str, "text": str, "date": str, "integer": int, "float": float}

@@ -14,8 +14,8 @@ from tokenizers.models import Unigram, WordLevel
 from tokenizers.pre_tokenizers import Whitespace
 from tokenizers.processors import TemplateProcessing
 
-from prediction_log import EVENT, PredictionLog, timestamp
-from shipper import read_events
+from monitoring.prediction_log import EVENT, PredictionLog, timestamp
+from monitoring.shipper import read_events
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cat", "sat", "on", "a", "mat", "."]
 NOW = datetime(2026, 11, 27, 10, 0, 0, 123456, tzinfo=UTC)

@@ -19,14 +19,14 @@ import pytest
 from opensearchpy import OpenSearch
 from opensearchpy.connection import Urllib3HttpConnection
 
-import shipper as shipper_module
 from conftest import indexed_ids, make_events
-from shipper import (
+from monitoring import shipper as shipper_module
+from monitoring.ship import main
+from monitoring.shipper import (
     Counts,
     Shipper,
     dead_letter_file,
     load_template,
-    main,
     read_events,
     worst_case_s,
     worth_retrying,

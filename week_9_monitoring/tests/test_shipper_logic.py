@@ -17,19 +17,17 @@ import boto3
 import pytest
 import time_machine
 
-import shipper
 from conftest import JSONHandler, make_events
-from shipper import (
+from monitoring import shipper
+from monitoring.ship import cloudwatch_lines, file_lines, main
+from monitoring.shipper import (
     Counts,
     Shipper,
     bulk_body,
-    cloudwatch_lines,
     dead_letter_file,
-    file_lines,
     index_for,
     index_prefix,
     load_template,
-    main,
     make_client,
     problem,
     read_events,

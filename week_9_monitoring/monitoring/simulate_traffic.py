@@ -1,9 +1,9 @@
 """Traffic for the monitoring to look at: sentences through the exported model, each written
 as the prediction event the service would write (prediction_log.py), one JSON line each.
 
-    python simulate_traffic.py sample_data/validation.tsv > events.log          # like training
-    python simulate_traffic.py sample_data/validation.tsv --drift > drifted.log  # not like it
-    python simulate_traffic.py test.tsv --spread-hours 24 > events.log   # stamped over a day
+    python -m monitoring.simulate_traffic sample_data/validation.tsv > events.log   # like training
+    python -m monitoring.simulate_traffic sample_data/validation.tsv --drift > drifted.log
+    python -m monitoring.simulate_traffic test.tsv --spread-hours 24 > events.log   # over a day
 
 Sentences come from the last column of a TSV file (CoLA's train/validation/test files).
 --drift makes them what a model in production meets and was not trained on: two or three
@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from inference_onnx import ColaONNXPredictor
-from prediction_log import PredictionLog, timestamp
+from monitoring.prediction_log import PredictionLog, timestamp
 from serving import DEFAULT_MODEL, model_summary
 
 NOISE = ["→", "☺", "漢字", "ü", "🙂", "…"]

@@ -1,8 +1,8 @@
 """Compare recent prediction events with the exported model's reference statistics (drift.py).
 
-    python drift_report.py                          # the last 24 hours' events, from OpenSearch
-    python drift_report.py --events service.log     # events from a log file: no OpenSearch
-    python drift_report.py --set monitoring.drift.window_hours=1
+    python -m monitoring.drift_report                        # the last 24 hours, from OpenSearch
+    python -m monitoring.drift_report --events service.log   # events from a file: no OpenSearch
+    python -m monitoring.drift_report --set monitoring.drift.window_hours=1
 
 Prints one line per feature and writes an HTML report with plots (the config's
 monitoring.report_dir: drift_report.html, drift_report.png). Reading from OpenSearch, it also
@@ -25,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from drift import NUMERIC, FeatureDrift, LeftOut, compare, one_per_request, usable
+from monitoring.drift import NUMERIC, FeatureDrift, LeftOut, compare, one_per_request, usable
+from monitoring.prediction_log import timestamp
+from monitoring.reports import plt, save_figure, table, write_page
+from monitoring.shipper import index_prefix, load_template, make_client, read_events
 from prediction import LABELS
-from prediction_log import timestamp
-from reports import plt, save_figure, table, write_page
-from shipper import index_prefix, load_template, make_client, read_events
 
-DRIFT_TEMPLATE_FILE = Path(__file__).resolve().parent / "monitoring" / "drift_index_template.json"
+DRIFT_TEMPLATE_FILE = Path(__file__).resolve().parent / "drift_index_template.json"
 NO_DATA = 3  # the exit status when the window holds too few requests for a verdict
 
 
@@ -128,10 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(*args.set)
         check_monitoring(cfg)
         drift = cfg.monitoring.drift
-        path = Path(cfg.onnx.reference)
+        path = Path(cfg.monitoring.reference)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no reference statistics (export the model: "
-                                    f"python convert_model_to_onnx.py)")
+            raise FileNotFoundError(f"{path}: no reference statistics (dvc repro reference, "
+                                    f"or python -m monitoring.reference)")
         reference = json.loads(path.read_text(encoding="utf-8"))
         client = None
         if args.events:

@@ -1,10 +1,12 @@
 """The monitoring dashboard, defined once (PANELS) and turned into two things:
 
-    python dashboard.py export    # monitoring/dashboards.ndjson: saved objects that import into
-                                  # OpenSearch Dashboards (make dashboards-import)
-    python dashboard.py report    # the same panels from the same aggregations over the last
-                                  # 24 hours, drawn with matplotlib: <report_dir>/dashboard.html
-                                  # and dashboard.png, their numbers in dashboard.json
+    python -m monitoring.dashboard export   # monitoring/dashboards.ndjson: saved objects that
+                                            # import into OpenSearch Dashboards
+                                            # (make dashboards-import)
+    python -m monitoring.dashboard report   # the same panels from the same aggregations over
+                                            # the last 24 hours, drawn with matplotlib:
+                                            # <report_dir>/dashboard.html and dashboard.png,
+                                            # their numbers in dashboard.json
 
 Each panel is one metric aggregation over one bucket aggregation of an index: the saved
 visualisation asks OpenSearch Dashboards for exactly that, and the report sends it as a query.
@@ -18,13 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from prediction_log import timestamp
-from reports import plt, save_figure, write_page
-from shipper import index_prefix, load_template
+from monitoring.prediction_log import timestamp
+from monitoring.reports import plt, save_figure, write_page
+from monitoring.shipper import index_prefix, load_template
 
-WEEK_DIR = Path(__file__).resolve().parent
-NDJSON = WEEK_DIR / "monitoring" / "dashboards.ndjson"
-DRIFT_TEMPLATE = json.loads((WEEK_DIR / "monitoring" / "drift_index_template.json").read_text())
+HERE = Path(__file__).resolve().parent
+NDJSON = HERE / "dashboards.ndjson"
+DRIFT_TEMPLATE = json.loads((HERE / "drift_index_template.json").read_text())
 INDEX_PATTERNS = {"cola-predictions": f"{index_prefix(load_template())}-*",  # id: title
                   "cola-drift": DRIFT_TEMPLATE["index_patterns"][0]}
 DASHBOARD_ID = "cola-monitoring"
@@ -225,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     from opensearchpy.exceptions import OpenSearchException
 
     from config_schema import CONFIG_ERRORS, add_override_option, load_config
-    from shipper import make_client
+    from monitoring.shipper import make_client
 
     parser = argparse.ArgumentParser(description="The monitoring dashboard as files.")
     parser.add_argument("action", choices=["export", "report"])

@@ -11,8 +11,9 @@ events cannot be indexed the invocation fails: Lambda retries it, then puts it i
 function's dead-letter queue (template.yaml; an alarm says when it holds any), so nothing is
 dropped silently. Once OpenSearch is fine again, send the queue's payloads back:
 
-    python log_forwarder.py redrive <ForwarderDeadLetterQueue> --function <ForwarderFunctionName>
-    python log_forwarder.py redrive <queue url> --opensearch http://127.0.0.1:9200   # locally
+    python -m monitoring.log_forwarder redrive <ForwarderDeadLetterQueue> \\
+        --function <ForwarderFunctionName>
+    python -m monitoring.log_forwarder redrive <queue url> --opensearch http://127.0.0.1:9200
 
 Each message sent is deleted; one that fails again stays in the queue (exit status 1).
 """
@@ -29,7 +30,7 @@ from collections.abc import Callable
 
 from opensearchpy.exceptions import OpenSearchException
 
-from shipper import Shipper, make_client, read_events, worst_case_s
+from monitoring.shipper import Shipper, make_client, read_events, worst_case_s
 
 # one chunk per invocation (CloudWatch Logs sends at most about 10,000 lines in one), and a
 # worst case that ends well inside the function's 60 s timeout (template.yaml)

@@ -1,8 +1,9 @@
 """Who may do what inside the OpenSearch domain (its fine-grained access control), and how long
 prediction events are kept. Run once after `sam deploy`, and again after changing it:
 
-    python opensearch_security.py --url https://<domain endpoint> --secret <MasterUserSecret> \
-        --forwarder-role <ForwarderRoleArn> --drift-role <AWS_DRIFT_ROLE_ARN> [--days 30]
+    python -m monitoring.opensearch_security --url https://<domain endpoint> \
+        --secret <MasterUserSecret> --forwarder-role <ForwarderRoleArn> \
+        --drift-role <AWS_DRIFT_ROLE_ARN> [--days 30]
 
 It signs in as the domain's master user (the password the stack generated in Secrets Manager:
 --secret, read with boto3) and puts, through OpenSearch's security and ISM REST APIs:
@@ -22,7 +23,7 @@ import sys
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import OpenSearchException
 
-from shipper import index_prefix, load_template
+from monitoring.shipper import index_prefix, load_template
 
 DRIFT_INDEX = "cola-drift"
 RETENTION_POLICY = "cola-predictions-retention"

@@ -1,6 +1,6 @@
 """Has what the model sees in production drifted from what it was trained on? Reference
-statistics are saved with the exported model (convert_model_to_onnx.py); drift_report.py
-compares a window of prediction events with them.
+statistics are the exported model's view of the validation sentences (reference.py);
+drift_report.py compares a window of prediction events with them.
 
 Features, per event: text_chars, text_tokens, unk_share (share of the sentence's tokens the
 tokenizer does not know), score (the model's confidence) and label (what it predicted).
