@@ -135,6 +135,9 @@ class Site:
             self.media[path] = self.root / path
             return link
         self.queue.append(f"{path}.md")
+        line = re.fullmatch(r"L(\d+)(?:-L\d+)?", fragment)  # GitHub's anchor of a line (range)
+        if line:  # the source view's anchor of that line
+            fragment = f"L-{line.group(1)}"
         return f"{address}.md{hashmark}{fragment}"
 
     @staticmethod
@@ -146,13 +149,17 @@ class Site:
         return True
 
     def source_view(self, path: str) -> str:
-        """A page that shows one file of the repository, highlighted."""
+        """A page that shows one file of the repository, highlighted, each line with the anchor
+        #L-N (raw HTML rather than a fenced block, so that MkDocs sees the anchors)."""
+        from pygments import highlight
+        from pygments.formatters import HtmlFormatter
+
         text = (self.root / path).read_text(encoding="utf-8")
-        fence = "`" * max(3, *(len(run) + 1 for run in re.findall(r"`+", text)))
-        return (
-            f"---\nsearch:\n  exclude: true\n---\n\n# {path}\n\n"
-            f'{fence}{language(path)} linenums="1"\n{text.rstrip(chr(10))}\n{fence}\n'
+        formatter = HtmlFormatter(
+            linenos="table", lineanchors="L", anchorlinenos=True, wrapcode=True
         )
+        code = highlight(text, lexer(path), formatter)
+        return f"---\nsearch:\n  exclude: true\n---\n\n# {path}\n\n{code}\n"
 
     def listing(self, folder: str) -> str:
         """A page that lists a folder's files, each linked to its own page."""
@@ -173,7 +180,7 @@ class Site:
     def changes(self, number: int) -> str:
         old = self.weeks[number - 1]
         return (
-            f"---\nsearch:\n  exclude: true\n---\n\n"
+            f"---\nsearch:\n  exclude: true\nhide:\n  - toc\n---\n\n"
             f"# What changed in week {number}\n\n"
             f"From [week {number - 1}](../{old.name}/README.md) to "
             f"[week {number}](README.md): every file added, modified or removed, as "
@@ -195,15 +202,15 @@ class Site:
         return entries
 
 
-def language(path: str) -> str:
-    """The Pygments name for a file's language, or text."""
-    from pygments.lexers import get_lexer_for_filename
+def lexer(path: str):
+    """Pygments' lexer for a file, or plain text; lines kept as they are."""
+    from pygments.lexers import TextLexer, get_lexer_for_filename
     from pygments.util import ClassNotFound
 
     try:
-        return get_lexer_for_filename(path).aliases[0]
-    except (ClassNotFound, IndexError):
-        return "text"
+        return get_lexer_for_filename(path, stripnl=False)
+    except ClassNotFound:
+        return TextLexer(stripnl=False)
 
 
 _site: Site | None = None
@@ -226,7 +233,25 @@ def on_files(files, config):
         for f in files
         if not f.abs_src_path or not Path(f.abs_src_path).resolve().is_relative_to(docs)
     ]
-    generated = [File.generated(config, path, content=text) for path, text in _site.pages.items()]
+    from mkdocs.structure.files import InclusionLevel
+
+    in_nav = {
+        path
+        for entry in config.nav
+        for value in entry.values()
+        for path in (
+            [value] if isinstance(value, str) else [p for item in value for p in item.values()]
+        )
+    }
+    generated = [
+        File.generated(
+            config,
+            path,
+            content=text,
+            inclusion=InclusionLevel.INCLUDED if path in in_nav else InclusionLevel.NOT_IN_NAV,
+        )
+        for path, text in _site.pages.items()
+    ]
     generated += [
         File.generated(config, path, abs_src_path=str(source))
         for path, source in _site.media.items()

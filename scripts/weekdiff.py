@@ -216,10 +216,12 @@ HTML_CSS = """
   white-space: pre; }
 .weekdiff td.wd-ln { color: #999; text-align: right; user-select: none; width: 1%; }
 .weekdiff td.wd-sign { user-select: none; width: 1%; padding: 0 .2em; }
-.weekdiff .wd-split td.wd-code { width: 49%; }
-.weekdiff .wd-del { background: #ffebe9; }
-.weekdiff .wd-add { background: #e6ffec; }
-.weekdiff .wd-empty { background: #f6f8fa; }
+.weekdiff .wd-split table.wd-table { table-layout: fixed; }
+.weekdiff .wd-split col.wd-lncol { width: 3.5em; }
+.weekdiff .wd-split td.wd-code { white-space: pre-wrap; overflow-wrap: anywhere; }
+.weekdiff td.wd-del { background: #ffebe9; }
+.weekdiff td.wd-add { background: #e6ffec; }
+.weekdiff td.wd-empty { background: #f6f8fa; }
 .weekdiff tr.wd-hunk td { background: #ddf4ff; color: #57606a; }
 .weekdiff .wd-note { padding: .5em 1em; color: #666; }
 """
@@ -307,7 +309,9 @@ def html_fragment(old: Path, new: Path, code_only: bool = False) -> str:
             # an added or removed file has one side only: one table serves both layouts
             layouts = ((("wd-split", split), ("wd-unified", unified_rows))
                        if change.kind == "modified" else (("", unified_rows),))
+            columns = '<col class="wd-lncol"><col><col class="wd-lncol"><col>'
             body = "".join(f'<div class="wd-scroll {layout}"><table class="wd-table">'
+                           f'{f"<colgroup>{columns}</colgroup>" if layout == "wd-split" else ""}'
                            f'{"".join(rows)}</table></div>' for layout, rows in layouts)
             if not split:
                 body = '<p class="wd-note">empty file</p>'
