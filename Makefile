@@ -28,7 +28,7 @@ STAMP = $(VENV)/.installed$(if $(filter-out requirements.txt,$(REQUIREMENTS)),-$
 TORCH_INDEX ?=
 TORCH_PIN = $(shell grep -E '^torch==' $(REQUIREMENTS))
 
-.PHONY: help setup sam-setup demo train predict test test-course smoke test-week lint bench next-week diff check-weeks carry clean mutants
+.PHONY: help setup sam-setup demo train predict test test-course smoke test-week lint bench next-week diff check-weeks carry clean mutants site site-serve
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,26 @@ SAM_WEEK = $(firstword $(dir $(wildcard week_*/template.yaml)))
 export SAM_CLI ?= $(if $(wildcard .venv-sam/bin/sam),$(abspath .venv-sam/bin/sam))
 sam-setup:  ## the AWS SAM CLI (week 8 on) in .venv-sam: its pins clash with requirements.txt
 	$(MAKE) -C $(SAM_WEEK) sam-setup SAM_VENV=$(abspath .venv-sam)
+
+# The course as a website (MkDocs, Material theme): the pages are made from the READMEs and
+# the week folders at build time (scripts/course_site.py) into build/site. Its requirements go
+# into a virtualenv of their own, so that it needs none of the training stack; the stamp's
+# recipe prints nothing on stdout (make diff OPTS=--html > diff.html needs it too)
+DOCS_VENV  ?= .venv-docs
+DOCS_PY    := $(abspath $(DOCS_VENV))/bin/python
+DOCS_STAMP  = $(DOCS_VENV)/.installed-docs
+MKDOCS      = NO_MKDOCS_2_WARNING=1 $(DOCS_PY) -m mkdocs
+$(DOCS_STAMP): requirements-docs.txt
+	@echo "installing requirements-docs.txt into $(DOCS_VENV)" >&2
+	@$(PYTHON) -m venv $(DOCS_VENV) >&2
+	@$(DOCS_PY) -m pip install --quiet --disable-pip-version-check -r requirements-docs.txt >&2
+	@touch $@
+
+site: $(DOCS_STAMP)  ## the course as a website in build/site: each week's lesson beside its diff
+	$(MKDOCS) build --strict
+
+site-serve: $(DOCS_STAMP)  ## the website at http://127.0.0.1:8000, rebuilt when a README or week changes
+	$(MKDOCS) serve --strict $(addprefix --watch ,README.md scripts $(WEEKS))
 
 # Mutation testing (not part of make test): mutmut, in a virtualenv of its own that sees the
 # course's packages. make mutants WEEK=week_9_monitoring FILES=monitoring/drift.py \
@@ -141,9 +161,11 @@ bench: setup  ## re-measure the course's numbers: make bench QUICK=1, or ARGS="d
 next-week: setup  ## bring the model trained in the week before into week TO: make next-week TO=4
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) scripts/next_week.py $(TO)
 
-# diff, check-weeks and carry use only the standard library: no setup needed
-diff:  ## diff between two weeks: make diff FROM=0 TO=1 [OPTS=--stat|--code]
-	@$(PYTHON) scripts/weekdiff.py $(FROM) $(TO) $(OPTS)
+# diff, check-weeks and carry use only the standard library: no setup needed (OPTS=--html
+# highlights the code with Pygments, from the website's virtualenv; it prints only the page)
+HTML_DIFF = $(findstring --html,$(OPTS))
+diff: $(if $(HTML_DIFF),$(DOCS_STAMP))  ## diff between two weeks: make diff FROM=0 TO=1 [OPTS=--stat|--code|--html]
+	@$(if $(HTML_DIFF),$(DOCS_PY),$(PYTHON)) scripts/weekdiff.py $(FROM) $(TO) $(OPTS)
 
 check-weeks:  ## does every week README list exactly what changed?
 	$(PYTHON) scripts/weekdiff.py --check

@@ -4,6 +4,7 @@
     python scripts/weekdiff.py 0 1 --stat       # lines added/removed per file
     python scripts/weekdiff.py 0 1 --code       # code only: READMEs and tests left out
     python scripts/weekdiff.py 0 1 --summary    # the change list, as the week README gives it
+    python scripts/weekdiff.py 0 1 --html > diff.html   # one page: side by side or unified
     python scripts/weekdiff.py --check          # every README's change list against the truth
     python scripts/weekdiff.py carry week_0_project_setup/data.py   # carry a fix forward
 
@@ -11,7 +12,8 @@
 to the same files in every later week with a three-way merge (`git merge-file`), then runs
 --check. Conflicts are left in the files with the usual markers and listed; the exit status
 is then 1. Naming a whole week folder carries every changed file in it except its README.
-Only the standard library is used, so no virtualenv is needed.
+Only the standard library is used, so no virtualenv is needed (--html highlights the code
+with Pygments where it is installed, and shows it plain where it is not).
 
 Generated files (checkpoints, logs, caches) are left out: inside a git checkout the folder's
 files are those git tracks or would track (.gitignore applies); elsewhere IGNORED applies.
@@ -145,22 +147,207 @@ def is_code(name: str) -> bool:
     return Path(name).name != "README.md" and Path(name).parts[0] != "tests"
 
 
-def unified(old: Path, new: Path, code_only: bool = False) -> str:
+@dataclass
+class FileChange:
+    """One changed file: its name in the week, how it changed, and its lines before and after
+    (empty where the file is absent; both None for a file that is not UTF-8 text)."""
+    name: str
+    kind: str  # added, modified or removed
+    before: list[str] | None
+    after: list[str] | None
+
+
+def file_changes(old: Path, new: Path, code_only: bool = False) -> list[FileChange]:
+    """The changed files in diff order (modified, added, removed), each with its lines."""
     changes = compare(old, new)
+    found = []
+    for kind, names in (("modified", changes.modified), ("added", changes.added),
+                        ("removed", changes.removed)):
+        for name in names:
+            if code_only and not is_code(name):
+                continue
+            a, b = old / name, new / name
+            try:
+                before = a.read_text(encoding="utf-8").splitlines(True) if a.exists() else []
+                after = b.read_text(encoding="utf-8").splitlines(True) if b.exists() else []
+            except UnicodeDecodeError:
+                before = after = None
+            found.append(FileChange(name, kind, before, after))
+    return found
+
+
+def unified(old: Path, new: Path, code_only: bool = False) -> str:
     chunks = []
-    for name in changes.modified + changes.added + changes.removed:
-        if code_only and not is_code(name):
+    for change in file_changes(old, new, code_only):
+        if change.before is None or change.after is None:
+            chunks.append(f"Binary files {old / change.name} and {new / change.name} differ\n")
             continue
-        a, b = old / name, new / name
-        try:
-            before = a.read_text(encoding="utf-8").splitlines(True) if a.exists() else []
-            after = b.read_text(encoding="utf-8").splitlines(True) if b.exists() else []
-        except UnicodeDecodeError:
-            chunks.append(f"Binary files {a} and {b} differ\n")
-            continue
-        chunks.extend(difflib.unified_diff(before, after, f"{old.name}/{name}",
-                                           f"{new.name}/{name}"))
+        chunks.extend(difflib.unified_diff(change.before, change.after, f"{old.name}/{change.name}",
+                                           f"{new.name}/{change.name}"))
     return "".join(chunks)
+
+
+# The diff as HTML (--html, and the course website's "what changed" pages): every changed file
+# in a <details>, both layouts rendered, switched by CSS alone (no script, nothing fetched), so
+# the page works offline and as one standalone file. Highlighting uses Pygments when it is
+# installed (the docs requirements bring it); without it the code is shown plain, and the rest
+# of this module keeps to the standard library.
+HTML_CSS = """
+.weekdiff .wd-toggle { position: absolute; opacity: 0; pointer-events: none; }
+.weekdiff .wd-bar { display: flex; flex-wrap: wrap; gap: .4em; margin: .6em 0; }
+.weekdiff .wd-bar label { border: 1px solid #bbb; border-radius: 4px; padding: .15em .7em;
+  cursor: pointer; font-size: .85em; user-select: none; }
+#wd-split:checked ~ .wd-bar label[for=wd-split], #wd-unified:checked ~ .wd-bar
+  label[for=wd-unified], #wd-all:checked ~ .wd-bar label[for=wd-all] {
+  background: #3f51b5; border-color: #3f51b5; color: #fff; }
+#wd-split:checked ~ .wd-files .wd-unified, #wd-unified:checked ~ .wd-files .wd-split,
+.weekdiff .wd-extra { display: none; }
+#wd-all:checked ~ .wd-files .wd-extra { display: block; }
+.weekdiff details { border: 1px solid #ddd; border-radius: 4px; margin: .5em 0; }
+.weekdiff summary { padding: .3em .6em; cursor: pointer; background: #f6f8fa;
+  font-family: monospace; }
+.weekdiff .wd-kind { display: inline-block; min-width: 5.5em; font-size: .8em;
+  font-family: sans-serif; }
+.weekdiff .wd-count { color: #666; font-size: .85em; margin-left: .6em; }
+.weekdiff .wd-scroll { overflow-x: auto; }
+.weekdiff table.wd-table { border-collapse: collapse; width: 100%; font-family: monospace;
+  font-size: 12px; line-height: 1.4; table-layout: auto; display: table; margin: 0; }
+.weekdiff table.wd-table td { padding: 0 .5em; border: 0; vertical-align: top;
+  white-space: pre; }
+.weekdiff td.wd-ln { color: #999; text-align: right; user-select: none; width: 1%; }
+.weekdiff td.wd-sign { user-select: none; width: 1%; padding: 0 .2em; }
+.weekdiff .wd-split table.wd-table { table-layout: fixed; }
+.weekdiff .wd-split col.wd-lncol { width: 3.5em; }
+.weekdiff .wd-split td.wd-code { white-space: pre-wrap; overflow-wrap: anywhere; }
+.weekdiff td.wd-del { background: #ffebe9; }
+.weekdiff td.wd-add { background: #e6ffec; }
+.weekdiff td.wd-empty { background: #f6f8fa; }
+.weekdiff tr.wd-hunk td { background: #ddf4ff; color: #57606a; }
+.weekdiff .wd-note { padding: .5em 1em; color: #666; }
+"""
+
+
+def _highlighted(name: str, lines: list[str]) -> list[str]:
+    """Each line as HTML: highlighted by Pygments when it is installed, else escaped."""
+    import html
+
+    plain = [html.escape(line.rstrip("\r\n")) for line in lines]
+    try:
+        from pygments import highlight
+        from pygments.formatters import HtmlFormatter
+        from pygments.lexers import get_lexer_for_filename
+        from pygments.util import ClassNotFound
+    except ImportError:
+        return plain
+    try:
+        lexer = get_lexer_for_filename(name, stripnl=False, ensurenl=True)
+    except ClassNotFound:
+        return plain
+    out = highlight("".join(lines), lexer, HtmlFormatter(nowrap=True)).splitlines()
+    return out if len(out) == len(lines) else plain  # never misalign a diff for colour
+
+
+def _pygments_css() -> str:
+    try:
+        from pygments.formatters import HtmlFormatter
+    except ImportError:
+        return ""
+    return HtmlFormatter(style="default").get_style_defs(".weekdiff .wd-code")
+
+
+def _rows(change: FileChange) -> tuple[list[str], list[str], int, int]:
+    """The side-by-side and unified table rows of one file, and its added/removed counts."""
+    before, after = change.before or [], change.after or []
+    left, right = _highlighted(change.name, before), _highlighted(change.name, after)
+    split, unified_rows, added, removed = [], [], 0, 0
+
+    def cell(number: int | None, code: str, css: str) -> str:
+        if number is None:
+            return '<td class="wd-ln wd-empty"></td><td class="wd-code wd-empty"></td>'
+        return f'<td class="wd-ln">{number}</td><td class="wd-code {css}">{code}</td>'
+
+    def line(old: int | None, new: int | None, sign: str, code: str, css: str) -> str:
+        return (f'<tr><td class="wd-ln">{"" if old is None else old}</td>'
+                f'<td class="wd-ln">{"" if new is None else new}</td>'
+                f'<td class="wd-sign {css}">{sign}</td><td class="wd-code {css}">{code}</td></tr>')
+
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    for group in matcher.get_grouped_opcodes(3):
+        i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
+        header = f"@@ -{i1 + 1},{i2 - i1} +{j1 + 1},{j2 - j1} @@"
+        split.append(f'<tr class="wd-hunk"><td colspan="4">{header}</td></tr>')
+        unified_rows.append(f'<tr class="wd-hunk"><td colspan="4">{header}</td></tr>')
+        for tag, a1, a2, b1, b2 in group:
+            if tag == "equal":
+                for i, j in zip(range(a1, a2), range(b1, b2), strict=True):
+                    split.append(f"<tr>{cell(i + 1, left[i], '')}{cell(j + 1, right[j], '')}</tr>")
+                    unified_rows.append(line(i + 1, j + 1, " ", left[i], ""))
+                continue
+            removed, added = removed + a2 - a1, added + b2 - b1
+            for k in range(max(a2 - a1, b2 - b1)):
+                i, j = a1 + k, b1 + k
+                was = cell(i + 1, left[i], "wd-del") if i < a2 else cell(None, "", "")
+                now = cell(j + 1, right[j], "wd-add") if j < b2 else cell(None, "", "")
+                split.append(f"<tr>{was}{now}</tr>")
+            unified_rows += [line(i + 1, None, "-", left[i], "wd-del") for i in range(a1, a2)]
+            unified_rows += [line(None, j + 1, "+", right[j], "wd-add") for j in range(b1, b2)]
+    return split, unified_rows, added, removed
+
+
+def html_fragment(old: Path, new: Path, code_only: bool = False) -> str:
+    """The diff of two weeks as one HTML element (with its own style): a <details> per file,
+    side by side or unified; code first, READMEs and tests behind a switch (or left out)."""
+    import html
+
+    files, total_add, total_del, extra = [], 0, 0, 0
+    for change in file_changes(old, new, code_only):
+        name = html.escape(change.name)
+        if change.before is None:
+            body, added, removed = '<p class="wd-note">binary file, not shown</p>', 0, 0
+        else:
+            split, unified_rows, added, removed = _rows(change)
+            # an added or removed file has one side only: one table serves both layouts
+            layouts = ((("wd-split", split), ("wd-unified", unified_rows))
+                       if change.kind == "modified" else (("", unified_rows),))
+            columns = '<col class="wd-lncol"><col><col class="wd-lncol"><col>'
+            body = "".join(f'<div class="wd-scroll {layout}"><table class="wd-table">'
+                           f'{f"<colgroup>{columns}</colgroup>" if layout == "wd-split" else ""}'
+                           f'{"".join(rows)}</table></div>' for layout, rows in layouts)
+            if not split:
+                body = '<p class="wd-note">empty file</p>'
+        total_add, total_del = total_add + added, total_del + removed
+        css = "wd-file" if is_code(change.name) else "wd-file wd-extra"
+        extra += not is_code(change.name)
+        opened = " open" if added + removed <= 300 else ""
+        files.append(f'<details class="{css}" data-file="{name}" data-kind="{change.kind}"{opened}>'
+                     f'<summary><span class="wd-kind">{change.kind}</span>{name}'
+                     f'<span class="wd-count">+{added} &minus;{removed}</span></summary>'
+                     f"{body}</details>")
+    shown = len(files) - extra
+    switch = ("" if code_only or not extra else
+              f'<label for="wd-all">also the READMEs and tests ({extra} files)</label>')
+    summary = (f'<p class="wd-summary">{html.escape(old.name)} &rarr; {html.escape(new.name)}: '
+               f"{len(files)} files changed, +{total_add} &minus;{total_del}"
+               + (f"; {shown} of code shown first" if extra and not code_only else "")
+               + "</p>")
+    return (f'<div class="weekdiff"><style>{HTML_CSS}{_pygments_css()}</style>'
+            '<input type="radio" class="wd-toggle" name="wd-layout" id="wd-split" checked>'
+            '<input type="radio" class="wd-toggle" name="wd-layout" id="wd-unified">'
+            '<input type="checkbox" class="wd-toggle" id="wd-all">'
+            f"{summary}"
+            '<div class="wd-bar"><label for="wd-split">side by side</label>'
+            f'<label for="wd-unified">unified</label>{switch}</div>'
+            f'<div class="wd-files">{"".join(files) or "<p>no changes</p>"}</div></div>')
+
+
+def html_page(old: Path, new: Path, code_only: bool = False) -> str:
+    """A standalone HTML file: the same diff as the website's page for these weeks."""
+    title = f"What changed: {old.name} to {new.name}"
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{title}</title><style>body {{ font-family: sans-serif; margin: 1em 2em; }}"
+            f"</style></head>\n<body><h1>{title}</h1>\n{html_fragment(old, new, code_only)}\n"
+            "</body></html>\n")
 
 
 def stat(old: Path, new: Path, code_only: bool = False) -> str:
@@ -281,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="check every README's list")
     parser.add_argument("--stat", action="store_true", help="lines added/removed per file")
     parser.add_argument("--code", action="store_true", help="leave out READMEs and tests")
+    parser.add_argument("--html", action="store_true",
+                        help="a standalone HTML page: side by side or unified, highlighted")
     parser.add_argument("--own-tests", type=int, metavar="N",
                         help="the test files week N adds or changes (all: first, last week)")
     parser.add_argument("--clock-tests", type=int, metavar="N",
@@ -302,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     old, new = weeks[args.old], weeks[args.new]
     if args.summary:
         print(compare(old, new).as_markdown(args.old), end="")
+    elif args.html:
+        print(html_page(old, new, args.code), end="")
     elif args.stat:
         print(stat(old, new, args.code), end="")
     else:

@@ -220,6 +220,8 @@ def run_ci_with_fake_make(tmp_path: Path, behaviour: str) -> tuple[subprocess.Co
     bin_dir.mkdir()
     (bin_dir / "make").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/calls\n{behaviour}\n')
     (bin_dir / "make").chmod(0o755)
+    (bin_dir / "chromium").write_text("#!/bin/sh\n")  # so that .ci/run installs no browser
+    (bin_dir / "chromium").chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k not in {"CI", "REQUIRE_CONTAINERS"}}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     result = subprocess.run(["bash", str(tmp_path / "repo" / ".ci" / "run")], env=env,
@@ -230,8 +232,8 @@ def run_ci_with_fake_make(tmp_path: Path, behaviour: str) -> tuple[subprocess.Co
 def test_ci_runs_every_phase_and_lists_the_failed_ones(tmp_path: Path) -> None:
     result, calls = run_ci_with_fake_make(tmp_path, '[ "$1" != lint ] && [ "$1" != test ]')
     assert result.returncode == 1
-    assert set(calls[:2]) == {"setup", "sam-setup"}  # side by side
-    assert calls[2:] == ["lint", "test", "bench QUICK=1"]
+    assert set(calls[:3]) == {"setup", "sam-setup", "site"}  # side by side
+    assert calls[3:] == ["lint", "test", "bench QUICK=1"]
     assert result.stdout.splitlines()[-2:] == ["[ci] failed: make lint", "[ci] failed: make test"]
 
 
@@ -250,3 +252,24 @@ def test_dependabot_watches_the_base_image_of_every_dockerfile() -> None:
                for folder in update.get("directories", [update.get("directory")])}
     with_dockerfiles = {f"/{path.parent.name}" for path in ROOT.glob("week_*/Dockerfile*")}
     assert with_dockerfiles and watched == with_dockerfiles
+
+
+def test_the_website_is_published_from_main_by_the_only_job_that_may() -> None:
+    """GitHub Pages: one job, on pushes to main, with the two permissions that deploying needs;
+    no other job holds them."""
+    workflow = ci_workflow()
+    pages = [name for name, job in workflow["jobs"].items()
+             if any("pages" in step.get("uses", "") for step in job.get("steps", []))]
+    assert pages == ["pages"]
+    job = workflow["jobs"]["pages"]
+    assert job["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    assert job["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
+    assert job["environment"]["name"] == "github-pages"
+    uses = [step.get("uses", "").split("@")[0] for step in job["steps"]]
+    assert uses[-2:] == ["actions/upload-pages-artifact", "actions/deploy-pages"]
+    assert "site" in make_targets("\n".join(step.get("run", "") for step in job["steps"]))
+    assert job["steps"][-2]["with"]["path"] == "build/site"
+    assert "site_dir: build/site" in (ROOT / "mkdocs.yml").read_text()
+    for name, other in workflow["jobs"].items():
+        if name != "pages":
+            assert not {"pages", "id-token"} & set(other.get("permissions", {})), name
