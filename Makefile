@@ -113,7 +113,7 @@ TEST_PARTS = test-course $(addprefix test-clock-ahead-,$(CLOCK_WEEKS)) \
 FAILED_PARTS ?=
 part_failed = { [ -z "$(FAILED_PARTS)" ] || echo "$@" >> "$(FAILED_PARTS)"; exit 1; }
 
-test:  ## course-level tests (each week's fast tests, copied out), the slow tests each week adds or changes and all of the last week's, week 9's fast tests a year ahead; JOBS=2
+test:  ## course-level tests (each week's fast tests, copied out), the slow tests of the code each week changes and all of the last week's, week 9's fast tests a year ahead; JOBS=2
 	@failed="$$(mktemp)"; OMP_NUM_THREADS=$(TEST_THREADS) $(MAKE) $(addprefix -f ,$(MAKEFILE_LIST)) \
 		--no-print-directory -k -j$(JOBS) $(OUTPUT_SYNC) FAILED_PARTS="$$failed" $(TEST_PARTS); status=$$?; \
 	if [ -s "$$failed" ]; then echo "make test: failed: $$(sort "$$failed" | tr '\n' ' ')"; \
@@ -124,8 +124,9 @@ test:  ## course-level tests (each week's fast tests, copied out), the slow test
 test-course: setup
 	$(PY) -m pytest --durations=10 tests || $(part_failed)
 
-# A week's slow tests run in the week whose test files they are in (new or changed there) and
-# in the last week, which holds the latest copy of every test; `make test-week` runs them all.
+# A week's slow tests run in the weeks that change them or what they read (their test file, a
+# module they import, a file their code names: weekdiff.py --own-tests) and in the last week,
+# which holds the latest copy of every test; `make test-week` runs them all.
 # (Exit status 5: none of those files has a slow test.)
 test-slow-%: setup
 	@tests="$$($(PYTHON) scripts/weekdiff.py --own-tests $(word 2,$(subst _, ,$*)))"; \

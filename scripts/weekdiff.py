@@ -20,6 +20,7 @@ files are those git tracks or would track (.gitignore applies); elsewhere IGNORE
 """
 
 import argparse
+import ast
 import difflib
 import re
 import shutil
@@ -114,31 +115,115 @@ def check(root: Path = ROOT) -> list[str]:
 
 
 def own_tests(number: int, root: Path = ROOT) -> list[str]:
-    """The test files a week brings: new or changed since the week before. The first and the
-    last week own all of theirs (the last one runs the latest copy of every test)."""
+    """The test files a week brings, and those whose code it changes: a test file new or
+    changed since the week before, or one that reads something the week changed (see
+    `reads`). The first and the last week own all of theirs (the last one runs the latest
+    copy of every test)."""
     weeks = week_dirs(root)
     tests = sorted(n for n in week_files(weeks[number])
                    if re.fullmatch(r"tests/test_\w+\.py", n))
     if number in (min(weeks), max(weeks)):
         return tests
-    changes = compare(weeks[number - 1], weeks[number])
-    return [n for n in tests if n in changes.added or n in changes.modified]
+    old, new = weeks[number - 1], weeks[number]
+    changes = compare(old, new)
+    changed = set(changes.added + changes.modified)
+
+    def is_changed(dependency: str) -> bool:
+        path, _, name = dependency.partition("::")
+        if not name:
+            return path in changed
+        before = definitions(old / path).get(name) if (old / path).is_file() else None
+        return before != definitions(new / path).get(name)
+
+    return [n for n in tests if n in changed or any(map(is_changed, reads(new, n)))]
 
 
 CLOCK_IN_TEST = re.compile(r"\b(datetime|timedelta|time_machine|make_events)\b")
 CLOCK_IN_CODE = re.compile(r"datetime\.now\(|time\.time\(\)|utcnow\(|date\.today\(")
 
 
+def local_modules(week: Path) -> dict[str, str]:
+    """The week's own modules, by the name code imports them with: {"data": "data.py",
+    "monitoring.drift": "monitoring/drift.py", "conftest": "tests/conftest.py"}."""
+    found = {}
+    for name in week_files(week):
+        if name.endswith(".py"):
+            parts = Path(name).with_suffix("").parts
+            parts = parts[1:] if parts[0] == "tests" else parts  # tests import theirs by name
+            found[".".join(p for p in parts if p != "__init__")] = name
+    return found
+
+
+def imports(source: str) -> list[tuple[str, list[str]]]:
+    """What a module imports: `import a.b` gives (a.b, []), `from a import b, c` (a, [b, c])."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.append((node.module, [alias.name for alias in node.names]))
+    return found
+
+
+def imported(source: str) -> set[str]:
+    """The names a module imports: `from a.b import c` gives a.b and a.b.c (c may be a module)."""
+    return {name for module, names in imports(source)
+            for name in (module, *(f"{module}.{n}" for n in names))}
+
+
+def definitions(path: Path) -> dict[str, str]:
+    """A module's top-level functions, classes and constants: {name: its source}."""
+    source = path.read_text(encoding="utf-8")
+    found = {}
+    for node in ast.parse(source).body:
+        targets = ([node.name] if isinstance(node, ast.FunctionDef | ast.ClassDef)
+                   else [t.id for t in node.targets if isinstance(t, ast.Name)]
+                   if isinstance(node, ast.Assign)
+                   else [node.target.id] if isinstance(node, ast.AnnAssign)
+                   and isinstance(node.target, ast.Name) else [])
+        for name in targets:
+            found[name] = ast.get_source_segment(source, node, padded=True) or ""
+    return found
+
+
+def reads(week: Path, test: str) -> set[str]:
+    """What a test file depends on in its week: the local modules it imports, transitively;
+    the week's other files their code names ("Dockerfile.lambda", ".dockerignore"); and from
+    the tests' own modules (conftest), only the definitions it imports, as "path::name", so
+    that a fixture added to conftest.py does not make every test its own."""
+    modules, files = local_modules(week), week_files(week)
+    others = {n for n in files if not n.endswith(".py")}
+    found, todo, seen = set(), [(test, "")], set()
+    while todo:
+        path, name = todo.pop()
+        if (path, name) in seen:
+            continue
+        seen.add((path, name))
+        found.add(f"{path}::{name}" if name else path)
+        source = definitions(week / path).get(name, "") if name else (week / path).read_text(
+            encoding="utf-8")
+        found |= {n for n in others if f'"{n}"' in source or f"'{n}'" in source}
+        for module, names in imports(source):
+            for candidate in (module, *(f"{module}.{n}" for n in names)):
+                target = modules.get(candidate)
+                if target is None or target == test:
+                    continue
+                if target.startswith("tests/") and candidate == module:
+                    todo += [(target, n) for n in names]
+                elif not target.startswith("tests/"):
+                    todo.append((target, ""))
+    return found
+
+
 def clock_tests(week: Path) -> list[str]:
     """The test files of a week that deal with time: those that handle dates themselves, and
     those that import a module of the week that reads the clock."""
-    clocked = {path.stem for path in week.glob("*.py")
-               if CLOCK_IN_CODE.search(path.read_text(encoding="utf-8"))}
+    clocked = {name for name, path in local_modules(week).items() if not path.startswith(
+        "tests/") and CLOCK_IN_CODE.search((week / path).read_text(encoding="utf-8"))}
     found = []
     for path in sorted((week / "tests").glob("test_*.py")):
         text = path.read_text(encoding="utf-8")
-        imported = set(re.findall(r"^\s*(?:from|import) (\w+)", text, re.MULTILINE))
-        if CLOCK_IN_TEST.search(text) or imported & clocked:
+        if CLOCK_IN_TEST.search(text) or imported(text) & clocked:
             found.append(f"tests/{path.name}")
     return found
 

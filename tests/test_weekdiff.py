@@ -124,7 +124,8 @@ def test_stat_and_code_only_views(tmp_path: Path) -> None:
 
 def test_each_slow_test_file_runs_in_its_own_week_and_the_last(tmp_path: Path) -> None:
     """make test's choice (weekdiff --own-tests): a week runs the test files it adds or
-    changes; the first and the last week run all of theirs."""
+    changes (and those whose code it changes, below); the first and the last week run all of
+    theirs."""
     for number, tests in enumerate([{"test_a.py": "A = 1\n", "test_b.py": "B = 1\n"},
                                     {"test_a.py": "A = 1\n", "test_b.py": "B = 2\n",
                                      "test_c.py": "C = 1\n"},
@@ -142,6 +143,52 @@ def test_each_slow_test_file_runs_in_its_own_week_and_the_last(tmp_path: Path) -
     every_test = set().union(*(weekdiff.own_tests(n) for n in WEEKS))
     assert every_test == {n for week in WEEKS.values() for n in weekdiff.week_files(week)
                           if n.startswith("tests/test_") and n.endswith(".py")}
+
+
+def write_weeks(root: Path, weeks: list[dict[str, str]]) -> None:
+    for number, files in enumerate(weeks):
+        for name, text in files.items():
+            path = root / f"week_{number}_x" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+
+
+def test_a_week_runs_the_tests_of_the_code_it_changes(tmp_path: Path) -> None:
+    """A test file unchanged in a week still runs there when something it reads changed: a
+    module it imports (directly, through another module, or inside a package), a file its code
+    names, or the definition it imports from conftest; not a conftest fixture it does not use."""
+    base = {
+        "serve.py": "import core\n", "core.py": "X = 1\n", "pkg/__init__.py": "",
+        "pkg/drift.py": "Y = 1\n", ".dockerignore": "*\n", "README.md": "# x\n",
+        "tests/conftest.py": "def helper():\n    return 1\n\n\ndef other():\n    return 1\n",
+        "tests/test_serve.py": "import serve\n",
+        "tests/test_drift.py": "from pkg import drift\n",
+        "tests/test_image.py": "from conftest import helper\nNAME = '.dockerignore'\n",
+        "tests/test_other.py": "from conftest import other\n",
+        "tests/test_docs.py": "TEXT = 'README'\n",  # not a file's name: README.md is
+    }
+    changes = [{}, {"core.py": "X = 2\n"}, {"pkg/drift.py": "Y = 2\n"},
+               {".dockerignore": "*\n!a\n"},
+               {"tests/conftest.py": "def helper():\n    return 2\n\n\ndef other():\n"
+                                     "    return 1\n\n\ndef new_fixture():\n    pass\n"},
+               {"README.md": "# y\n"}, {}]
+    weeks, files = [], dict(base)
+    for change in changes:
+        files = {**files, **change}
+        weeks.append(files)
+    write_weeks(tmp_path, weeks)
+    assert weekdiff.own_tests(1, tmp_path) == ["tests/test_serve.py"]  # through serve.py
+    assert weekdiff.own_tests(2, tmp_path) == ["tests/test_drift.py"]
+    assert weekdiff.own_tests(3, tmp_path) == ["tests/test_image.py"]
+    assert weekdiff.own_tests(4, tmp_path) == ["tests/test_image.py"]  # helper(), not other()
+    assert weekdiff.own_tests(5, tmp_path) == []
+
+
+def test_week_8s_dockerignore_change_reruns_its_container_tests() -> None:
+    owned = weekdiff.own_tests(8)
+    assert {"tests/test_container.py", "tests/test_lambda_image.py", "tests/test_sam.py"} <= set(
+        owned)
+    assert "tests/test_data.py" not in owned  # nothing it reads changed in week 8
 
 
 def test_the_clock_ahead_run_takes_the_tests_that_deal_with_time(tmp_path: Path) -> None:
