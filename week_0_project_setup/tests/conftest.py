@@ -1,7 +1,7 @@
-"""Offline fixtures: a tiny BERT built in the session and small TSV files written by the tests."""
+"""Offline fixtures: a tiny BERT built in the session and small TSV files written by the tests
+(helpers.py writes them)."""
 
 import os
-import random
 import sys
 from pathlib import Path
 
@@ -10,9 +10,9 @@ os.environ.pop("COLA_DATA_DIR", None)
 
 import pytest
 
-WEEK_DIR = Path(__file__).resolve().parents[1]
+from helpers import WEEK_DIR, toy_rows, write_tsv
+
 sys.path.insert(0, str(WEEK_DIR))
-SHARED_COLA = WEEK_DIR.parent.parent / "shared" / "data" / "cola"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -21,27 +21,6 @@ def pytest_configure(config: pytest.Config) -> None:
                             "smoke run: pytest -m 'not slow')")
     config.addinivalue_line("markers", "real_data: reads the real CoLA files beside the "
                             "course (skips without them)")
-
-
-# A learnable toy task: the two classes use different words, so a tiny model separates them fast.
-GOOD_WORDS = ["the", "cat", "sat", "on", "a", "warm", "mat", "and", "slept", "well", "today"]
-BAD_WORDS = ["green", "ideas", "sleep", "furiously", "colour", "below", "over", "quickly", "yes",
-             "seven"]
-
-
-def toy_rows(n: int, seed: int) -> list[tuple[int, str]]:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        label = i % 2
-        words = rng.choices(GOOD_WORDS if label else BAD_WORDS, k=rng.randint(3, 9))
-        rows.append((label, " ".join(words).capitalize() + "."))
-    return rows
-
-
-def write_tsv(path: Path, rows: list[tuple[int, str]]) -> Path:
-    path.write_text("".join(f"toy\t{label}\t\t{text}\n" for label, text in rows), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="session")

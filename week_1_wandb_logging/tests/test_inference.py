@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import WEEK_DIR
+from helpers import WEEK_DIR
 from inference import ColaPredictor, main
 from train import parse_args, train
 

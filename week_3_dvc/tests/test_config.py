@@ -11,7 +11,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
 from config_schema import ConfigError, check, load_config
-from conftest import WEEK_DIR
+from helpers import WEEK_DIR
 from inference import main as predict_main
 from train import train
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 import data
-from conftest import SHARED_COLA, toy_rows, write_tsv
 from data import ColaDataModule, DataError, load_cola, load_local_cola, read_cola_tsv
+from helpers import SHARED_COLA, toy_rows, write_tsv
 
 
 def test_local_splits_load_with_their_rows(toy_data_dir: Path) -> None:

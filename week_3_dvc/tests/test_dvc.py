@@ -14,7 +14,7 @@ import pytest
 import yaml
 from moto.server import ThreadedMotoServer
 
-from conftest import WEEK_DIR, free_port
+from helpers import WEEK_DIR, free_port
 
 pytestmark = pytest.mark.slow  # runs the whole pipeline several times
 TRACKED = ["data/cola/train.tsv", "data/cola/validation.tsv", "outputs/checkpoints/best.ckpt"]

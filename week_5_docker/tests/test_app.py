@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from app import create_app, main
-from conftest import WEEK_DIR, free_port
+from helpers import WEEK_DIR, free_port
 from inference_onnx import ColaONNXPredictor
 from load_test import main as load_test_main
 from serving import DEFAULT_MODEL, Settings

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import WEEK_DIR, free_port
+from helpers import WEEK_DIR, free_port
 
 WORKFLOW = WEEK_DIR / ".github" / "workflows" / "ci.yml"
 SETUP_ACTION = WEEK_DIR / ".github" / "actions" / "setup" / "action.yml"

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from aws_setup import Names, main
-from conftest import WEEK_DIR
+from helpers import WEEK_DIR
 
 REPO = "learner/cola"
 REGION = "eu-west-1"

@@ -6,7 +6,7 @@ import ast
 import pytest
 import yaml
 
-from conftest import WEEK_DIR
+from helpers import WEEK_DIR
 
 STAGES = yaml.safe_load((WEEK_DIR / "dvc.yaml").read_text())["stages"]
 GROUPS = {p.name for p in (WEEK_DIR / "configs").iterdir() if p.is_dir()} - {"hparams_search"}

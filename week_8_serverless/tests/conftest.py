@@ -1,9 +1,7 @@
-"""Offline fixtures: a tiny BERT built in the session and small TSV files written by the tests."""
+"""Offline fixtures: a tiny BERT built in the session and small TSV files written by the tests
+(helpers.py writes them)."""
 
 import os
-import random
-import shutil
-import socket
 import sys
 from pathlib import Path
 
@@ -13,9 +11,9 @@ os.environ["WANDB_MODE"] = "offline"  # W&B runs are written locally, never uplo
 
 import pytest
 
-WEEK_DIR = Path(__file__).resolve().parents[1]
+from helpers import WEEK_DIR, free_port, toy_rows, write_tsv
+
 sys.path.insert(0, str(WEEK_DIR))
-SHARED_COLA = WEEK_DIR.parent.parent / "shared" / "data" / "cola"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,34 +23,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "container: builds or runs a container image")
     config.addinivalue_line("markers", "real_data: reads the real CoLA files beside the "
                             "course (skips without them)")
-
-
-# A learnable toy task: the two classes use different words, so a tiny model separates them fast.
-GOOD_WORDS = ["the", "cat", "sat", "on", "a", "warm", "mat", "and", "slept", "well", "today"]
-BAD_WORDS = ["green", "ideas", "sleep", "furiously", "colour", "below", "over", "quickly", "yes",
-             "seven"]
-
-
-def toy_rows(n: int, seed: int) -> list[tuple[int, str]]:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        label = i % 2
-        words = rng.choices(GOOD_WORDS if label else BAD_WORDS, k=rng.randint(3, 9))
-        rows.append((label, " ".join(words).capitalize() + "."))
-    return rows
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def write_tsv(path: Path, rows: list[tuple[int, str]]) -> Path:
-    path.write_text("".join(f"toy\t{label}\t\t{text}\n" for label, text in rows), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -83,17 +53,6 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, toy_data_dir: Path,
         f"data.path={toy_data_dir}", f"model.name={tiny_model_dir}", "data.batch_size=16",
         "training.trainer.max_epochs=8", "training.patience=8", "training.lr=3e-3",
         f"output_dir={out}"))
-
-
-def copy_build_context(dest: Path) -> Path:
-    """This week's image build context, as .dockerignore lets it through (its "!" lines): the
-    Dockerfiles and the code, without the model (the tests export their own into it)."""
-    keep = [line[1:] for line in (WEEK_DIR / ".dockerignore").read_text().splitlines()
-            if line.startswith("!") and not line.startswith("!outputs/")]
-    for name in (*(p.name for p in WEEK_DIR.glob("Dockerfile*")), ".dockerignore", *keep):
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(WEEK_DIR / name, dest / name)
-    return dest
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import WEEK_DIR, copy_build_context, free_port
 from convert_model_to_onnx import convert
+from helpers import WEEK_DIR, copy_build_context, free_port
 from image_stats import main as image_stats_main
 from inference_onnx import ColaONNXPredictor
 

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from conftest import WEEK_DIR, free_port
+from helpers import WEEK_DIR, free_port
 
 pytestmark = pytest.mark.slow  # runs the whole pipeline several times
 TRACKED = ["data/cola/train.tsv", "data/cola/validation.tsv", "outputs/checkpoints/best.ckpt",

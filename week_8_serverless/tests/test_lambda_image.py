@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import create_app
-from conftest import copy_build_context, free_port
 from convert_model_to_onnx import convert
+from helpers import copy_build_context, free_port
 from inference_onnx import ColaONNXPredictor
 from serving import Settings
 from test_container import engine

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import WEEK_DIR
+from helpers import WEEK_DIR
 
 pytestmark = pytest.mark.slow  # starts Python processes that train
 

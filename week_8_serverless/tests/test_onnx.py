@@ -14,8 +14,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from benchmark import main as benchmark_main
 from config_schema import load_config
-from conftest import WEEK_DIR, toy_rows
 from convert_model_to_onnx import convert, max_difference
+from helpers import WEEK_DIR, toy_rows
 from inference import ColaPredictor
 from inference_onnx import ColaONNXPredictor
 from inference_onnx import main as onnx_main

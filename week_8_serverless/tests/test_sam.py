@@ -19,10 +19,10 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
-from conftest import WEEK_DIR, copy_build_context, free_port
 from convert_model_to_onnx import convert
 from deploy import DeployError, deploy, tag_deployed
 from deploy import main as deploy_main
+from helpers import WEEK_DIR, copy_build_context, free_port
 from inference_onnx import ColaONNXPredictor
 from test_workflows import container_socket
 

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from aws_setup import main as aws_setup
-from conftest import WEEK_DIR, free_port
+from helpers import WEEK_DIR, free_port
 
 WORKFLOW = WEEK_DIR / ".github" / "workflows" / "ci.yml"
 SETUP_ACTION = WEEK_DIR / ".github" / "actions" / "setup" / "action.yml"

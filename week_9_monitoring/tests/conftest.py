@@ -1,14 +1,10 @@
-"""Offline fixtures: a tiny BERT built in the session and small TSV files written by the tests."""
+"""Offline fixtures: a tiny BERT built in the session and small TSV files written by the tests
+(helpers.py writes them)."""
 
-import json
 import os
-import random
-import shutil
-import socket
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before any Hugging Face import: tests never use the network
@@ -17,9 +13,9 @@ os.environ["WANDB_MODE"] = "offline"  # W&B runs are written locally, never uplo
 
 import pytest
 
-WEEK_DIR = Path(__file__).resolve().parents[1]
+from helpers import WEEK_DIR, free_port, toy_rows, write_tsv
+
 sys.path.insert(0, str(WEEK_DIR))
-SHARED_COLA = WEEK_DIR.parent.parent / "shared" / "data" / "cola"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -29,34 +25,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "container: builds or runs a container image")
     config.addinivalue_line("markers", "real_data: reads the real CoLA files beside the "
                             "course (skips without them)")
-
-
-# A learnable toy task: the two classes use different words, so a tiny model separates them fast.
-GOOD_WORDS = ["the", "cat", "sat", "on", "a", "warm", "mat", "and", "slept", "well", "today"]
-BAD_WORDS = ["green", "ideas", "sleep", "furiously", "colour", "below", "over", "quickly", "yes",
-             "seven"]
-
-
-def toy_rows(n: int, seed: int) -> list[tuple[int, str]]:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        label = i % 2
-        words = rng.choices(GOOD_WORDS if label else BAD_WORDS, k=rng.randint(3, 9))
-        rows.append((label, " ".join(words).capitalize() + "."))
-    return rows
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def write_tsv(path: Path, rows: list[tuple[int, str]]) -> Path:
-    path.write_text("".join(f"toy\t{label}\t\t{text}\n" for label, text in rows), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -87,17 +55,6 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, toy_data_dir: Path,
         f"data.path={toy_data_dir}", f"model.name={tiny_model_dir}", "data.batch_size=16",
         "training.trainer.max_epochs=8", "training.patience=8", "training.lr=3e-3",
         f"output_dir={out}"))
-
-
-def copy_build_context(dest: Path) -> Path:
-    """This week's image build context, as .dockerignore lets it through (its "!" lines): the
-    Dockerfiles and the code, without the model (the tests export their own into it)."""
-    keep = [line[1:] for line in (WEEK_DIR / ".dockerignore").read_text().splitlines()
-            if line.startswith("!") and not line.startswith("!outputs/")]
-    for name in (*(p.name for p in WEEK_DIR.glob("Dockerfile*")), ".dockerignore", *keep):
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(WEEK_DIR / name, dest / name)
-    return dest
 
 
 @pytest.fixture(scope="session")
@@ -210,51 +167,3 @@ def clock_ahead() -> Iterator[None]:
 
     with time_machine.travel(datetime.now(UTC) + timedelta(days=days), tick=True):
         yield
-
-
-class JSONHandler(BaseHTTPRequestHandler):
-    """A quiet request handler for stand-in servers that answer in JSON."""
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def answer(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-def make_events(n: int, start: datetime | None = None, step_s: float = 1.0) -> list[dict]:
-    """n prediction events, one request each, as prediction_log.py writes them: from `start`,
-    or by default ending a minute before now (the clock the test runs on)."""
-    if start is None:
-        start = datetime.now(UTC) - timedelta(seconds=n * step_s + 60)
-    events = []
-    for i in range(n):
-        stamp = (start + timedelta(seconds=i * step_s)).isoformat(timespec="milliseconds")
-        events.append({
-            "event": "prediction", "@timestamp": stamp.replace("+00:00", "Z"),
-            "event_id": f"req{i:05d}-0", "request_id": f"req{i:05d}", "source": "fastapi",
-            "model_sha256": "ab" * 32, "model_version": "local", "text_chars": 10 + i % 50,
-            "text_tokens": 3 + i % 12, "unk_share": 0.0, "label": ("acceptable", "unacceptable")[
-                i % 3 == 0], "score": 0.503 + (i % 49) / 100,
-            "latency_ms": round(2.0 + i * 7919 % 1000 / 100, 2),  # 2-12 ms, spread: p95 < max
-            "batch_size": 1})
-    return events
-
-
-def daily_index(event: dict) -> str:
-    """The index an event belongs in: its day's, as the template names them."""
-    return "cola-predictions-" + event["@timestamp"][:10].replace("-", ".")
-
-
-def indexed_ids(url: str) -> list[str]:
-    from opensearchpy import OpenSearch
-
-    client = OpenSearch([url])
-    client.indices.refresh(index="cola-predictions-*")
-    hits = client.search(index="cola-predictions-*", body={"size": 10_000, "_source": False})
-    return [hit["_id"] for hit in hits["hits"]["hits"]]

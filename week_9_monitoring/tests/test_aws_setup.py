@@ -12,8 +12,8 @@ import boto3
 import pytest
 
 from aws_setup import Names, main
-from conftest import WEEK_DIR
 from deploy import DEPLOY_TAG_PREFIX
+from helpers import WEEK_DIR
 
 REPO = "learner/cola"
 REGION = "eu-west-1"

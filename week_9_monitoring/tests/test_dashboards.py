@@ -12,7 +12,7 @@ import pytest
 from matplotlib.colors import to_hex
 from opensearchpy import OpenSearch
 
-from conftest import make_events
+from helpers import make_events
 from monitoring import dashboard
 from monitoring.dashboard import FIELD_TYPES, INDEX_PATTERNS, NDJSON, PANELS, saved_objects
 from monitoring.drift import FeatureDrift

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from opensearchpy import OpenSearch
 
-from conftest import make_events, toy_rows, write_tsv
+from helpers import make_events, toy_rows, write_tsv
 from inference_onnx import ColaONNXPredictor
 from monitoring import drift_report, simulate_traffic
 from monitoring.dashboard import INDEX_PATTERNS, PANELS, query, values

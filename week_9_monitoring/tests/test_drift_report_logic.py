@@ -14,7 +14,7 @@ import time_machine
 from matplotlib.colors import to_hex
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 
-from conftest import daily_index, make_events
+from helpers import daily_index, make_events
 from monitoring import drift_report
 from monitoring.drift import FeatureDrift, compare, reference_stats, usable
 from monitoring.drift_report import (

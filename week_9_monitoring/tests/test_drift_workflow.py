@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import WEEK_DIR
+from helpers import WEEK_DIR
 
 WORKFLOW = WEEK_DIR / ".github" / "workflows" / "drift.yml"
 PINNED = re.compile(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # v\d+(\.\d+)*$", re.MULTILINE)

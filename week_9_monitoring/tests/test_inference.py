@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from config_schema import load_config
-from conftest import WEEK_DIR
+from helpers import WEEK_DIR
 from inference import ColaPredictor, main
 from train import train
 

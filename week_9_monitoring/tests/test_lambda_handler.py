@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import create_app
-from conftest import WEEK_DIR
+from helpers import WEEK_DIR
 from inference_onnx import ColaONNXPredictor
 from serving import Settings
 

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from opensearchpy import OpenSearch
 
 from app import create_app
-from conftest import copy_build_context, daily_index, free_port, indexed_ids, make_events
 from convert_model_to_onnx import convert
+from helpers import copy_build_context, daily_index, free_port, indexed_ids, make_events
 from inference_onnx import ColaONNXPredictor
 from serving import Settings
 from test_container import engine

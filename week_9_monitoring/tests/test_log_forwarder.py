@@ -9,7 +9,7 @@ import boto3
 import pytest
 from opensearchpy import OpenSearch
 
-from conftest import daily_index, free_port, indexed_ids, make_events
+from helpers import daily_index, free_port, indexed_ids, make_events
 from monitoring import log_forwarder
 from monitoring.shipper import worst_case_s
 

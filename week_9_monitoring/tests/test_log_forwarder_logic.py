@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 
-from conftest import make_events
+from helpers import make_events
 from monitoring import log_forwarder
 from monitoring.log_forwarder import (
     InvokeFailed,

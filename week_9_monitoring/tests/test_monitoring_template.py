@@ -9,7 +9,7 @@ import re
 import pytest
 import yaml
 
-from conftest import WEEK_DIR
+from helpers import WEEK_DIR
 from monitoring.shipper import FILTER_PATTERN, index_prefix, load_template
 
 

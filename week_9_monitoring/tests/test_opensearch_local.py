@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from config_schema import load_config
-from conftest import WEEK_DIR, free_port, make_events
+from helpers import WEEK_DIR, free_port, make_events
 
 # after the block, while the server still runs: the ids of the documents it holds
 CHECK = """

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 
-from conftest import JSONHandler
+from helpers import JSONHandler
 from monitoring.opensearch_security import RETENTION_POLICY, main
 
 FORWARDER = "arn:aws:iam::123456789012:role/cola-ForwarderFunctionRole-abc"

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from opensearchpy import OpenSearch
 
 from app import create_app
-from conftest import indexed_ids
+from helpers import indexed_ids
 from inference_onnx import ColaONNXPredictor
 from monitoring.prediction_log import EVENT, PredictionLog
 from monitoring.shipper import Shipper, dead_letter_file, load_template, read_events

@@ -19,7 +19,7 @@ import pytest
 from opensearchpy import OpenSearch
 from opensearchpy.connection import Urllib3HttpConnection
 
-from conftest import indexed_ids, make_events
+from helpers import indexed_ids, make_events
 from monitoring import shipper as shipper_module
 from monitoring.ship import main
 from monitoring.shipper import (
@@ -214,7 +214,7 @@ def test_the_command_ships_a_log_file_and_says_what_it_did(opensearch: str, tmp_
 
 
 def test_an_unreachable_target_keeps_every_event(tmp_path: Path, capsys) -> None:
-    from conftest import free_port
+    from helpers import free_port
 
     log = write_log(tmp_path / "service.log", make_events(20))
     assert main([str(log), *settings(f"http://127.0.0.1:{free_port()}", tmp_path)]) == 1

@@ -17,7 +17,7 @@ import boto3
 import pytest
 import time_machine
 
-from conftest import JSONHandler, make_events
+from helpers import JSONHandler, make_events
 from monitoring import shipper
 from monitoring.ship import cloudwatch_lines, file_lines, main
 from monitoring.shipper import (
