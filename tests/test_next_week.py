@@ -131,6 +131,7 @@ def test_a_stage_the_next_week_changes_is_left_to_run(tmp_path, capsys, monkeypa
     """Two small DVC weeks: the second one's export stage also writes a reference file. Carried
     over, the first week's export must not count as the second's: dvc repro runs it (and only
     it), and the reference appears."""
+    pytest.importorskip("dvc", reason="this environment has only the linters installed")
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     env = dict(os.environ)
