@@ -243,8 +243,9 @@ def test_the_push_workflow_pulls_the_model_and_pushes_an_image_that_runs(tmp_pat
         if os.environ.get("REQUIRE_CONTAINERS") or os.environ.get("CI"):
             pytest.fail(f"missing: {', '.join(missing)}")
         pytest.skip(f"needs {', '.join(missing)}")
-    # the learner's set-up: the AWS resources, then an exported model recorded as the export
-    # stage's output and pushed to the DVC remote on S3 (the bucket .dvc/config names)
+    # the learner's set-up: the AWS resources, then an exported model and its drift reference
+    # recorded as the export and reference stages' outputs and pushed to the DVC remote on S3
+    # (the bucket .dvc/config names)
     role = "arn:aws:iam::123456789012:role/cola-github-actions"
     assert aws_setup(["create", "--github-repository", "learner/cola-course", "--region",
                       "us-east-1", "--bucket", "mlops-basics-dvc"]) == 0
@@ -253,8 +254,8 @@ def test_the_push_workflow_pulls_the_model_and_pushes_an_image_that_runs(tmp_pat
     copy_as_repository(repo)
     dvc = str(TOOLS / "dvc")
     run_tool("make", "model", f"PYTHON={sys.executable}", cwd=repo)  # the small offline model
-    run_tool(dvc, "commit", "--force", "export", cwd=repo)
-    run_tool(dvc, "push", "--remote", "s3", "export", cwd=repo)
+    run_tool(dvc, "commit", "--force", "export", "reference", cwd=repo)
+    run_tool(dvc, "push", "--remote", "s3", "export", "reference", cwd=repo)
     model = sha256(repo / "outputs" / "onnx" / "model.int8.onnx")
     run_tool("git", "add", "-A", cwd=repo)
     run_tool("git", "-c", "user.name=ci", "-c", "user.email=ci@example.com", "commit", "-q",
