@@ -10,7 +10,10 @@ first) with the data and model given as to training. Rows: training steps with d
 vs padding to 128; PyTorch eager vs ONNX Runtime fp32 and int8; the service under load at
 several concurrency levels and a soak (errors, memory at start and end); in a container too,
 with its image size and start-to-healthy time, when docker or podman is there; from week 8 on,
-the Lambda image in its Runtime Interface Emulator: size, init duration, warm invokes.
+the Lambda image in its Runtime Interface Emulator: size, init duration, warm invokes; from week
+9 on, week 5's service beside it (what writing prediction events costs), the shipper (events/s
+into the local OpenSearch API) and the drift report (1,000 and 100,000 events). The last table
+gives each figure that has a goal, the goal, and whether it was met.
 """
 
 import argparse
@@ -32,6 +35,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from weekdiff import week_dirs  # noqa: E402
 
 WEEK = next(path for path in reversed(week_dirs(ROOT).values()) if (path / "app.py").is_file())
+# the service before monitoring: beside the latest week's, what writing prediction events costs
+FIRST_SERVICE = next(path for path in week_dirs(ROOT).values() if (path / "app.py").is_file())
 sys.path.insert(0, str(WEEK))
 os.chdir(WEEK)  # the week's relative paths (configs, outputs) as its own commands see them
 
@@ -50,8 +55,16 @@ from model import ColaModel, resolve_model  # noqa: E402
 from offline import SAMPLE_DATA_DIR, build_tiny_model  # noqa: E402
 from train import train  # noqa: E402
 
-QUICK = {"steps": 5, "single": 20, "seconds": 1.0, "soak": 3.0, "levels": (1, 4)}
-FULL = {"steps": 30, "single": 300, "seconds": 10.0, "soak": 60.0, "levels": (1, 4, 8, 12, 16)}
+QUICK = {"steps": 5, "single": 20, "seconds": 1.0, "soak": 3.0, "levels": (1, 4),
+         "shipped": 2_000, "drift_events": (1_000, 10_000)}
+FULL = {"steps": 30, "single": 300, "seconds": 10.0, "soak": 60.0, "levels": (1, 4, 8, 12, 16),
+        "shipped": 20_000, "drift_events": (1_000, 100_000)}
+# What the course aims for (issue-free targets a learner can check): a figure, its goal, and
+# whether more or less is better. Rows without a measured figure are left out.
+GOALS = [("int8 speed-up over PyTorch eager, 1 sentence p50", 5.0, "min"),
+         ("service requests/s, best level with p99 <= 50 ms", 600.0, "min"),
+         ("shipper events/s into the local OpenSearch API", 1_000.0, "min"),
+         ("drift report seconds for the largest window", 30.0, "max")]
 
 
 def training_steps(cfg, steps: int) -> dict:
@@ -124,22 +137,24 @@ def under_load(url: str, levels: tuple[int, ...], seconds: float) -> dict:
     return rows
 
 
-def service(model: str, plan: dict) -> dict:
-    """`python app.py` as its README starts it: load levels, then a soak with its memory."""
+def service(model: str, plan: dict, week: Path = WEEK) -> dict:
+    """`python app.py` as its README starts it, in `week`: load levels, then a soak with its
+    memory. Its stdout (week 9: one prediction event per sentence) goes to a file, as a log."""
     port = free_port()
     env = {**os.environ, "MODEL_PATH": model, "PORT": str(port)}
-    server = subprocess.Popen([sys.executable, "app.py"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url)
-        levels = under_load(url, plan["levels"], plan["seconds"])
-        before = rss_mb(server.pid)
-        soak = under_load(url, (32,), plan["soak"])[32]
-        after = rss_mb(server.pid)
-    finally:
-        server.terminate()
-        server.wait(10)
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen([sys.executable, "app.py"], env=env, cwd=week, stdout=log,
+                                  stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(url)
+            levels = under_load(url, plan["levels"], plan["seconds"])
+            before = rss_mb(server.pid)
+            soak = under_load(url, (32,), plan["soak"])[32]
+            after = rss_mb(server.pid)
+        finally:
+            server.terminate()
+            server.wait(10)
     soak |= {"clients": 32, "seconds": plan["soak"], "rss_start_mb": before,
              "rss_end_mb": after, "rss_growth": after / before - 1}
     return {"levels": levels, "soak": soak}
@@ -223,6 +238,127 @@ def lambda_function(model: str, plan: dict) -> dict | None:
             "warm_p99_ms": warm[min(len(warm) - 1, int(len(warm) * 0.99))]}
 
 
+def fake_events(n: int, seed: int = 0) -> list[dict]:
+    """n prediction events as the service writes them, one request each, over the last hour:
+    what the shipper and the drift report read (their cost does not depend on the model)."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    rng, now = random.Random(seed), datetime.now(UTC)
+    events = []
+    for i in range(n):
+        tokens = rng.randint(3, 30)
+        stamp = (now - timedelta(seconds=3600 * (n - i) / n)).isoformat(timespec="milliseconds")
+        events.append({
+            "event": "prediction", "@timestamp": stamp.replace("+00:00", "Z"),
+            "event_id": f"bench{seed}-{i}-0", "request_id": f"bench{seed}-{i}",
+            "source": "fastapi", "model_sha256": "ab" * 32, "model_version": "bench",
+            "text_chars": tokens * 5, "text_tokens": tokens, "unk_share": 0.0,
+            "label": rng.choice(("acceptable", "unacceptable")),
+            "score": round(rng.uniform(0.5, 1.0), 4), "latency_ms": 5.0, "batch_size": 1})
+    return events
+
+
+def shipper(plan: dict) -> dict | None:
+    """The shipper's events/s into the in-memory OpenSearch API (osmem-server), as
+    `python -m monitoring.ship` sends them: 500 per _bulk request."""
+    if not (WEEK / "monitoring" / "shipper.py").is_file():
+        return None
+    from osmem_server import resolve_binary
+
+    from monitoring.shipper import Shipper, dead_letter_file, make_client
+
+    url = f"http://127.0.0.1:{free_port()}"
+    server = subprocess.Popen([resolve_binary(), "-addr", url.removeprefix("http://"),
+                               "-no-stdin-watch"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy_root(url)
+        events = fake_events(plan["shipped"])
+        with tempfile.TemporaryDirectory() as tmp:
+            ship = Shipper(make_client(url), dead_letter_file(Path(tmp) / "dead.jsonl"))
+            start = time.perf_counter()
+            counts = ship.ship(events)
+            seconds = time.perf_counter() - start
+    finally:
+        server.kill()
+        server.wait()
+    return {"events": len(events), "indexed": counts.indexed, "seconds": seconds,
+            "per_s": len(events) / seconds}
+
+
+def wait_healthy_root(url: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer after {timeout:.0f} s") from None
+            time.sleep(0.05)
+
+
+def drift_report(cfg, plan: dict) -> dict | None:
+    """Seconds for the drift report (`python -m monitoring.drift_report --events FILE`, in this
+    process: start-up left out) over windows of 1,000 and 100,000 events."""
+    if not (WEEK / "monitoring" / "drift_report.py").is_file():
+        return None
+    import contextlib
+    import io
+
+    from monitoring import drift_report as report
+    from monitoring.reference import save_reference
+
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        reference = Path(tmp) / "reference.json"
+        with contextlib.redirect_stdout(io.StringIO()):
+            save_reference(cfg.onnx.quantized, cfg.data.path, str(reference))
+        for n in plan["drift_events"]:
+            log = Path(tmp) / f"events-{n}.log"
+            log.write_text("".join(json.dumps(e) + "\n" for e in fake_events(n, seed=n)))
+            args = ["--events", str(log), "--set", f"monitoring.reference={reference}",
+                    "--set", f"monitoring.report_dir={tmp}"]
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()), \
+                    contextlib.redirect_stderr(io.StringIO()):
+                status = report.main(args)
+            rows[n] = {"seconds": time.perf_counter() - start, "exit": status}
+    return rows
+
+
+def figures(results: dict) -> dict[str, float]:
+    """The figures that have a goal (GOALS), from the measured results."""
+    found = {}
+    backends = results["backends"]
+    int8 = next((row for name, row in backends.items() if "int8" in name), None)
+    if int8:
+        eager = backends["PyTorch eager (fp32)"]["p50_ms"]
+        found[GOALS[0][0]] = eager / int8["p50_ms"]
+    fast = [row["per_s"] for row in results["service"]["levels"].values()
+            if row["p99_ms"] <= 50 and not row["errors"]]
+    found[GOALS[1][0]] = max(fast, default=0.0)
+    if results.get("shipper"):
+        found[GOALS[2][0]] = results["shipper"]["per_s"]
+    if results.get("drift_report"):
+        found[GOALS[3][0]] = results["drift_report"][max(results["drift_report"])]["seconds"]
+    return found
+
+
+def goals_table(results: dict) -> str:
+    lines, missed = ["| figure | measured | goal | met |", "|---|---|---|---|"], []
+    for name, goal, kind in GOALS:
+        value = figures(results).get(name)
+        if value is None:
+            continue
+        met = value >= goal if kind == "min" else value <= goal
+        missed += [] if met else [name]
+        lines.append(f"| {name} | {value:,.1f} | {'>=' if kind == 'min' else '<='} {goal:,.0f} "
+                     f"| {'yes' if met else 'MISSED'} |")
+    return "\n".join([*lines, "", "missed: " + ("; ".join(missed) or "none")])
+
+
 def table(results: dict) -> str:
     t, lines = results["training"], ["| what | number |", "|---|---|"]
     lines.append(f"| training step, dynamic padding / padded to 128 | "
@@ -234,12 +370,17 @@ def table(results: dict) -> str:
                      f"{row['p50_ms']:.2f} / {row['p99_ms']:.2f} ms ({eager / row['p50_ms']:.1f}x "
                      f"eager), {row['batch32_per_s']:.0f}/s, {row['size_mb']:.1f} MB, "
                      f"{row['accuracy']:.3f}, {row['mcc']:.3f} |")
-    for where in ("service", "container"):
+    names = {"service": f"service ({WEEK.name})",
+             "service_week_5": f"service ({FIRST_SERVICE.name}: no events written)",
+             "container": "container"}
+    for where, label in names.items():
+        if where == "service_week_5" and not results.get(where):
+            continue
         if not results.get(where):
             lines.append(f"| {where} | not measured: no container engine |")
             continue
         for clients, row in results[where]["levels"].items():
-            lines.append(f"| {where}, {clients} clients | {row['per_s']:.0f} requests/s, p50 "
+            lines.append(f"| {label}, {clients} clients | {row['per_s']:.0f} requests/s, p50 "
                          f"{row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, "
                          f"{row['errors']} errors |")
     soak = results["service"]["soak"]
@@ -251,6 +392,13 @@ def table(results: dict) -> str:
         c = results["container"]
         lines.append(f"| image ({c['engine']}) / start to healthy | {c['image_mb']:.0f} MB / "
                      f"{c['start_to_healthy_s']:.2f} s |")
+    if results.get("shipper"):
+        s = results["shipper"]
+        lines.append(f"| shipper, {s['events']:,} events into the local OpenSearch API | "
+                     f"{s['seconds']:.1f} s, {s['per_s']:,.0f} events/s |")
+    for n, row in (results.get("drift_report") or {}).items():
+        lines.append(f"| drift report, {n:,} events (in process) | {row['seconds']:.2f} s, "
+                     f"exit status {row['exit']} |")
     if results.get("lambda"):
         f = results["lambda"]
         lines.append(f"| Lambda image / init duration / first (cold) invoke, emulator | "
@@ -290,10 +438,16 @@ def main(argv: list[str] | None = None) -> int:
             "backends": {name: measure(predict, size, sentences, labels, plan["single"])
                          for name, (predict, size) in backends.items()},
             "service": service(str(Path(cfg.onnx.quantized).resolve()), plan),
+            "service_week_5": service(str(Path(cfg.onnx.quantized).resolve()), plan,
+                                      FIRST_SERVICE) if FIRST_SERVICE != WEEK else None,
+            "shipper": shipper(plan),
+            "drift_report": drift_report(cfg, plan),
             "container": container(cfg.onnx.quantized, plan),
             "lambda": lambda_function(cfg.onnx.quantized, plan),
         }
     print(table(results))
+    print()
+    print(goals_table(results))
     out = ROOT / "results" / f"bench-{results['mode']}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

@@ -192,7 +192,8 @@ def reads(week: Path, test: str) -> set[str]:
     the tests' own modules (conftest), only the definitions it imports, as "path::name", so
     that a fixture added to conftest.py does not make every test its own."""
     modules, files = local_modules(week), week_files(week)
-    others = {n for n in files if not n.endswith(".py")}
+    # .gitignore says what git keeps; code that names it means the course's or a new repo's
+    others = {n for n in files if not n.endswith(".py") and n != ".gitignore"}
     found, todo, seen = set(), [(test, "")], set()
     while todo:
         path, name = todo.pop()

@@ -45,7 +45,8 @@ def test_a_week_pins_the_root_versions_and_keeps_the_last_weeks(week: Path) -> N
 @pytest.mark.parametrize("week", WEEKS.values(), ids=lambda p: p.name)
 def test_a_week_requires_every_package_it_imports(week: Path) -> None:
     own = {name.lower() for name in pins(week / "requirements.txt")}
-    local = {p.stem for p in [*week.glob("*.py"), *week.glob("tests/*.py")]}
+    local = {p.stem for p in [*week.glob("*.py"), *week.glob("tests/*.py")]} | {
+        p.parent.name for p in week.glob("*/__init__.py")}  # the week's own packages
     for source in (week / name for name in weekdiff.week_files(week) if name.endswith(".py")):
         for name in re.findall(r"^(?:from|import) (\w+)", source.read_text(), re.MULTILINE):
             if name in sys.stdlib_module_names or name in local:
