@@ -114,17 +114,16 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no memory figure for process {pid}")
 
 
-def wait_healthy(url: str, timeout: float = 60) -> None:
-    import urllib.request
-
+def wait_healthy(url: str, timeout: float = 60, path: str = "/health") -> None:
+    """Until `url` + `path` answers (a service's health check; "" for a server's root)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1):
+            with urllib.request.urlopen(f"{url}{path}", timeout=1):
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} was not healthy after {timeout:.0f} s") from None
+                raise RuntimeError(f"{url}{path} did not answer after {timeout:.0f} s") from None
             time.sleep(0.05)
 
 
@@ -273,7 +272,7 @@ def shipper(plan: dict) -> dict | None:
                                "-no-stdin-watch"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
-        wait_healthy_root(url)
+        wait_healthy(url, 10, path="")
         events = fake_events(plan["shipped"])
         with tempfile.TemporaryDirectory() as tmp:
             ship = Shipper(make_client(url), dead_letter_file(Path(tmp) / "dead.jsonl"))
@@ -285,18 +284,6 @@ def shipper(plan: dict) -> dict | None:
         server.wait()
     return {"events": len(events), "indexed": counts.indexed, "seconds": seconds,
             "per_s": len(events) / seconds}
-
-
-def wait_healthy_root(url: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not answer after {timeout:.0f} s") from None
-            time.sleep(0.05)
 
 
 def drift_report(cfg, plan: dict) -> dict | None:
