@@ -23,6 +23,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -107,11 +108,19 @@ def quick_model(tmp: Path) -> list[str]:
     return overrides
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, children: bool = False) -> float:
+    """A process's resident memory; with `children`, its child processes' (server workers)
+    added."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no memory figure for process {pid}")
+            own = int(line.split()[1]) / 1024
+            break
+    else:
+        raise RuntimeError(f"no memory figure for process {pid}")
+    if not children:
+        return own
+    kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(rss_mb(int(kid), children=True) for kid in kids)
 
 
 def wait_healthy(url: str, timeout: float = 60, path: str = "/health") -> None:
@@ -136,11 +145,13 @@ def under_load(url: str, levels: tuple[int, ...], seconds: float) -> dict:
     return rows
 
 
-def service(model: str, plan: dict, week: Path = WEEK) -> dict:
-    """`python app.py` as its README starts it, in `week`: load levels, then a soak with its
-    memory. Its stdout (week 9: one prediction event per sentence) goes to a file, as a log."""
+def service(model: str, plan: dict, week: Path = WEEK, workers: int = 2,
+            soak: bool = True) -> dict:
+    """`python app.py` as its README starts it, in `week`, with WORKERS=`workers`: load levels,
+    then a soak with its memory. Its stdout (week 9: one prediction event per sentence) goes
+    to a file, as a log."""
     port = free_port()
-    env = {**os.environ, "MODEL_PATH": model, "PORT": str(port)}
+    env = {**os.environ, "MODEL_PATH": model, "PORT": str(port), "WORKERS": str(workers)}
     with tempfile.TemporaryFile() as log:
         server = subprocess.Popen([sys.executable, "app.py"], env=env, cwd=week, stdout=log,
                                   stderr=subprocess.DEVNULL)
@@ -148,15 +159,68 @@ def service(model: str, plan: dict, week: Path = WEEK) -> dict:
         try:
             wait_healthy(url)
             levels = under_load(url, plan["levels"], plan["seconds"])
-            before = rss_mb(server.pid)
-            soak = under_load(url, (32,), plan["soak"])[32]
-            after = rss_mb(server.pid)
+            if not soak:
+                return {"workers": workers, "levels": levels}
+            before = rss_mb(server.pid, children=True)
+            soaked = under_load(url, (32,), plan["soak"])[32]
+            after = rss_mb(server.pid, children=True)
         finally:
             server.terminate()
             server.wait(10)
-    soak |= {"clients": 32, "seconds": plan["soak"], "rss_start_mb": before,
-             "rss_end_mb": after, "rss_growth": after / before - 1}
-    return {"levels": levels, "soak": soak}
+    soaked |= {"clients": 32, "seconds": plan["soak"], "rss_start_mb": before,
+               "rss_end_mb": after, "rss_growth": after / before - 1}
+    return {"workers": workers, "levels": levels, "soak": soaked}
+
+
+# Where a sample of the service's stack is: the first rule that matches any of its frames
+# (events' own JSON counts as events, say). Native code (the tokenizer, ONNX Runtime's
+# kernels) shows as the Python line that called it.
+PROFILE_RULES = [("ONNX Runtime", ("onnxruntime/",)),
+                 ("prediction events (week 9)", ("prediction_log.py",)),
+                 ("tokenizer and pre/post-processing", ("inference_onnx.py",)),
+                 ("JSON", ("json/", "to_json", "JSON.render")),
+                 ("request validation", ("pydantic", "parse_request", "check_content_type")),
+                 ("HTTP, routing and the event loop", ("",))]
+
+
+def sorted_samples(raw: str) -> dict[str, float]:
+    """py-spy's raw output ("frame;frame;... count" lines) as each rule's share of samples."""
+    counts = dict.fromkeys((name for name, _ in PROFILE_RULES), 0)
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")[::-1]
+        name = next(name for name, markers in PROFILE_RULES
+                    if any(m in frame for frame in frames for m in markers))
+        counts[name] += int(count)
+    total = sum(counts.values()) or 1
+    return {name: n / total for name, n in counts.items()}
+
+
+def profile(model: str, plan: dict, week: Path = WEEK) -> dict | None:
+    """py-spy samples `python app.py` (one worker) under 8 clients: where a request's time goes.
+    None without py-spy (pip install -r requirements.txt) or where it may not trace."""
+    py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if not py_spy:
+        return None
+    port = free_port()
+    env = {**os.environ, "MODEL_PATH": model, "PORT": str(port), "WORKERS": "1"}
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "samples.txt"
+        recorder = subprocess.Popen(
+            [py_spy, "record", "--format", "raw", "--rate", "200", "--output", str(raw), "--",
+             sys.executable, "app.py"], env=env, cwd=week, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}")
+            under_load(f"http://127.0.0.1:{port}", (8,), plan["seconds"])
+        except RuntimeError:  # py-spy could not start the service (no permission to trace)
+            return None
+        finally:  # the service ends, then py-spy writes its samples and ends too
+            children = Path(f"/proc/{recorder.pid}/task/{recorder.pid}/children")
+            for child in children.read_text().split() if children.exists() else []:
+                os.kill(int(child), signal.SIGTERM)
+            recorder.wait(30)
+        return sorted_samples(raw.read_text()) if raw.is_file() else None
 
 
 def engine_or_none() -> str | None:
@@ -357,11 +421,12 @@ def table(results: dict) -> str:
                      f"{row['p50_ms']:.2f} / {row['p99_ms']:.2f} ms ({eager / row['p50_ms']:.1f}x "
                      f"eager), {row['batch32_per_s']:.0f}/s, {row['size_mb']:.1f} MB, "
                      f"{row['accuracy']:.3f}, {row['mcc']:.3f} |")
-    names = {"service": f"service ({WEEK.name})",
-             "service_week_5": f"service ({FIRST_SERVICE.name}: no events written)",
+    names = {"service": f"service ({WEEK.name}, 2 workers)",
+             "service_one_worker": f"service ({WEEK.name}, 1 worker)",
+             "service_week_5": f"service ({FIRST_SERVICE.name}, 2 workers: no events written)",
              "container": "container"}
     for where, label in names.items():
-        if where == "service_week_5" and not results.get(where):
+        if where in ("service_one_worker", "service_week_5") and not results.get(where):
             continue
         if not results.get(where):
             lines.append(f"| {where} | not measured: no container engine |")
@@ -379,6 +444,10 @@ def table(results: dict) -> str:
         c = results["container"]
         lines.append(f"| image ({c['engine']}) / start to healthy | {c['image_mb']:.0f} MB / "
                      f"{c['start_to_healthy_s']:.2f} s |")
+    if results.get("profile"):
+        shares = ", ".join(f"{name} {share:.0%}" for name, share in results["profile"].items())
+        lines.append(f"| where the service's time goes (py-spy, 1 worker, 8 clients) | "
+                     f"{shares} |")
     if results.get("shipper"):
         s = results["shipper"]
         lines.append(f"| shipper, {s['events']:,} events into the local OpenSearch API | "
@@ -425,8 +494,11 @@ def main(argv: list[str] | None = None) -> int:
             "backends": {name: measure(predict, size, sentences, labels, plan["single"])
                          for name, (predict, size) in backends.items()},
             "service": service(str(Path(cfg.onnx.quantized).resolve()), plan),
+            "service_one_worker": service(str(Path(cfg.onnx.quantized).resolve()), plan,
+                                          workers=1, soak=False),
             "service_week_5": service(str(Path(cfg.onnx.quantized).resolve()), plan,
                                       FIRST_SERVICE) if FIRST_SERVICE != WEEK else None,
+            "profile": profile(str(Path(cfg.onnx.quantized).resolve()), plan),
             "shipper": shipper(plan),
             "drift_report": drift_report(cfg, plan),
             "container": container(cfg.onnx.quantized, plan),

@@ -15,7 +15,7 @@ from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from data import MAX_LENGTH, ColaDataModule, DataError, load_cola
-from model import DEFAULT_MODEL, ColaModel, resolve_model
+from model import DEFAULT_MODEL, POOLINGS, ColaModel, resolve_model
 
 MONITOR = "val/mcc"
 NOT_VALIDATED = ("training stopped before its first validation, so no checkpoint was kept: a "
@@ -35,6 +35,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="longest input in tokens; stored in the checkpoint for serving")
     parser.add_argument("--lr", type=float, default=3e-5)
     parser.add_argument("--warmup-ratio", type=float, default=0.1)
+    parser.add_argument("--pooling", choices=POOLINGS, default="pooler",
+                        help="what the head reads: BERT's pooler or the mean token vector")
+    parser.add_argument("--head-lr-factor", type=float, default=1.0,
+                        help="the new head's learning rate as a multiple of --lr")
+    parser.add_argument("--layer-decay", type=float, default=1.0,
+                        help="each lower layer's learning rate is this times the one above")
     parser.add_argument("--patience", type=int, default=2,
                         help="epochs without a better val MCC before stopping")
     parser.add_argument("--seed", type=int, default=42)
@@ -45,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.lr <= 0 or not 0 <= args.warmup_ratio < 1:
         parser.error("--lr must be positive and --warmup-ratio in [0, 1)")
+    if args.head_lr_factor <= 0 or not 0 < args.layer_decay <= 1:
+        parser.error("--head-lr-factor must be positive and --layer-decay in (0, 1]")
     return args
 
 
@@ -61,7 +69,8 @@ def train(args: argparse.Namespace) -> dict:
                                 max_length=args.max_length)
     model = ColaModel(model_name, lr=args.lr, warmup_ratio=args.warmup_ratio,
                       max_length=args.max_length, data_source=data_source,
-                      model_source=model_source)
+                      model_source=model_source, pooling=args.pooling,
+                      head_lr_factor=args.head_lr_factor, layer_decay=args.layer_decay)
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor=MONITOR,
                                  mode="max", save_top_k=1, enable_version_counter=False)
     trainer = pl.Trainer(

@@ -12,6 +12,7 @@ and log the run to Weights & Biases. Every setting comes from configs/ (Hydra).
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import hydra
@@ -34,6 +35,7 @@ NOT_VALIDATED = ("training stopped before its first validation, so no checkpoint
 
 def train(cfg: DictConfig) -> dict:
     check(cfg)
+    started = time.monotonic()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     out = Path(cfg.output_dir)
     splits, data_source = load_cola(cfg.data.path)
@@ -46,7 +48,9 @@ def train(cfg: DictConfig) -> dict:
                                 max_length=cfg.data.max_length, num_workers=cfg.data.num_workers)
     model = ColaModel(model_name, lr=cfg.training.lr, weight_decay=cfg.training.weight_decay,
                       warmup_ratio=cfg.training.warmup_ratio, max_length=cfg.data.max_length,
-                      data_source=data_source, model_source=model_source)
+                      data_source=data_source, model_source=model_source,
+                      pooling=cfg.model.pooling, head_lr_factor=cfg.training.head_lr_factor,
+                      layer_decay=cfg.training.layer_decay)
     mode = "min" if cfg.training.monitor.endswith("loss") else "max"
     checkpoint = ModelCheckpoint(dirpath=Path(cfg.checkpoint).parent,
                                  filename=Path(cfg.checkpoint).stem, monitor=cfg.training.monitor,
@@ -67,6 +71,7 @@ def train(cfg: DictConfig) -> dict:
     summary = {"checkpoint": str(Path(checkpoint.best_model_path)),
                "data_source": data_source, "model_source": model_source,
                "epochs_run": trainer.current_epoch,
+               "minutes": round((time.monotonic() - started) / 60, 2),
                "config": OmegaConf.to_container(cfg, resolve=True),
                "val_metrics": {k: round(float(v), 4) for k, v in metrics.items()}}
     for logger in loggers:

@@ -147,16 +147,25 @@ out.textContent=JSON.stringify(await r.json(),null,2)}
 </script></body></html>"""
 
 
-def main() -> int:
+def app_from_env() -> FastAPI:
+    """The app, its settings from the environment: what each server process builds."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    settings = Settings.from_env()
+    return create_app(settings, ColaONNXPredictor(settings.model_path, settings.ort_threads))
+
+
+def main() -> int:
     try:
         settings = Settings.from_env()
-        predictor = ColaONNXPredictor(settings.model_path, settings.ort_threads)
+        app = app_from_env()
     except (FileNotFoundError, ValueError) as err:
         print(f"error: cannot start: {err}", file=sys.stderr)
         return 2
-    app = create_app(settings, predictor)
-    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info")
+    # Several workers are separate processes: uvicorn starts each from the import string and
+    # shares the port between them, so they serve requests in parallel on several cores.
+    target = app if settings.workers == 1 else "app:app_from_env"
+    uvicorn.run(target, factory=settings.workers > 1, workers=settings.workers,
+                host=settings.host, port=settings.port, access_log=False, log_level="info")
     return 0
 
 

@@ -24,6 +24,7 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     name: str = MISSING
+    pooling: str = MISSING
 
 
 @dataclass
@@ -46,6 +47,8 @@ class TrainingConfig:
     lr: float = MISSING
     warmup_ratio: float = MISSING
     weight_decay: float = MISSING
+    head_lr_factor: float = MISSING
+    layer_decay: float = MISSING
     monitor: str = MISSING
     patience: int = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
@@ -125,6 +128,9 @@ def check(cfg: DictConfig) -> None:
     rules = [
         (cfg.training.lr > 0, "training.lr must be positive"),
         (0 <= cfg.training.warmup_ratio < 1, "training.warmup_ratio must be in [0, 1)"),
+        (cfg.training.head_lr_factor > 0, "training.head_lr_factor must be positive"),
+        (0 < cfg.training.layer_decay <= 1, "training.layer_decay must be in (0, 1]"),
+        (cfg.model.pooling in ("pooler", "mean"), "model.pooling must be pooler or mean"),
         (cfg.data.batch_size >= 1, "data.batch_size must be at least 1"),
         (cfg.data.max_length >= 1, "data.max_length must be at least 1"),
         (cfg.training.trainer.max_epochs >= 1, "training.trainer.max_epochs must be at least 1"),

@@ -26,6 +26,7 @@ from onnxscript.rewriter.ort_fusions import optimize_for_ort
 
 import config_schema  # noqa: F401  (registers the config's types)
 from inference import ColaPredictor
+from model import ColaModel
 from prediction import LABELS
 
 # Sentences of different lengths, for the parity check in batches of 1, 2 and 5.
@@ -37,20 +38,19 @@ PARITY_SENTENCES = [
 
 
 class LogitsOnly(torch.nn.Module):
-    """The classifier as a plain function of tensors: what ONNX records."""
+    """ColaModel.forward (the head's pooling included) as a plain module: what ONNX records."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: ColaModel) -> None:
         super().__init__()
-        self.model = model
+        self.cola = model
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask,
-                          token_type_ids=token_type_ids).logits
+        return self.cola(input_ids, attention_mask, token_type_ids)
 
 
 def export(predictor: ColaPredictor, path: Path, opset: int) -> None:
-    module = LogitsOnly(predictor.model.model).eval()
+    module = LogitsOnly(predictor.model).eval()
     sample = predictor.tokenizer(["a short one", "and a slightly longer sentence"],
                                  padding=True, truncation=True,
                                  max_length=predictor.max_length, return_tensors="pt")

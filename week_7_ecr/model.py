@@ -3,11 +3,13 @@ optimiser. Its checkpoint is a bundle that loads alone: weights, the architectur
 (with the label names), the tokenizer and max_length, so no base model or Hub is needed to
 load it on another machine."""
 
+import re
 import tempfile
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 import torchmetrics
 from transformers import (
     AutoConfig,
@@ -22,6 +24,9 @@ from offline import build_tiny_model, hub_reachable
 from prediction import LABELS
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# What the head reads: "pooler", BERT's dense layer over the first ([CLS]) token; or "mean",
+# the average of the last layer's token vectors, the way sentence encoders are trained.
+POOLINGS = ("pooler", "mean")
 
 
 def resolve_model(name: str, sentences: list[str], fallback_dir: str | Path) -> tuple[str, str]:
@@ -60,6 +65,14 @@ def classification_metrics(prefix: str) -> torchmetrics.MetricCollection:
     }, prefix=prefix)
 
 
+def layer_depth(name: str) -> int | None:
+    """0 for an embedding weight, i + 1 for one of encoder layer i, None for the head's."""
+    if ".embeddings." in name:
+        return 0
+    layer = re.search(r"\.layer\.(\d+)\.", name)
+    return int(layer.group(1)) + 1 if layer else None
+
+
 def tokenizer_files(tokenizer: PreTrainedTokenizerBase) -> dict[str, str]:
     """The tokenizer as {file name: text}, to be stored inside a checkpoint."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,8 +91,13 @@ class ColaModel(pl.LightningModule):
     def __init__(self, model_name: str = DEFAULT_MODEL, lr: float = 3e-5,
                  weight_decay: float = 0.01, warmup_ratio: float = 0.1,
                  max_length: int = MAX_LENGTH, data_source: str = "", model_source: str = "",
+                 pooling: str = "pooler", head_lr_factor: float = 1.0, layer_decay: float = 1.0,
                  model_config: dict | None = None) -> None:
         super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
+        if head_lr_factor <= 0 or not 0 < layer_decay <= 1:
+            raise ValueError("head_lr_factor must be positive and layer_decay in (0, 1]")
         self.save_hyperparameters(ignore=["model_config"])  # stored in every checkpoint
         if model_config is None:  # a new model: the pretrained weights and tokenizer
             self.model = AutoModelForSequenceClassification.from_pretrained(
@@ -100,12 +118,18 @@ class ColaModel(pl.LightningModule):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask,
-                          token_type_ids=token_type_ids).logits
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask,
+                  "token_type_ids": token_type_ids}
+        if self.hparams.pooling == "pooler":
+            return self.model(**inputs).logits
+        tokens = self.model.base_model(**inputs).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(tokens.dtype)  # padding counts for nothing
+        mean = (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return self.model.classifier(self.model.dropout(mean))
 
     def _step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.model(**batch)
-        return out.loss, out.logits
+        logits = self(**{k: v for k, v in batch.items() if k != "labels"})
+        return F.cross_entropy(logits, batch["labels"]), logits
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, logits = self._step(batch)
@@ -133,15 +157,23 @@ class ColaModel(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.tokenizer = tokenizer_from_files(checkpoint["tokenizer"])
 
+    def parameter_groups(self) -> list[dict]:
+        """AdamW's groups. The new head learns at lr * head_lr_factor; encoder layer i at
+        lr * layer_decay ** (layers - i), so the lowest layers, which hold the most general
+        knowledge, change least. Biases and LayerNorm weights get no weight decay."""
+        hp, layers = self.hparams, self.model.config.num_hidden_layers
+        groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
+        for name, param in self.model.named_parameters():
+            depth = layer_depth(name)
+            lr = hp.lr * (hp.head_lr_factor if depth is None
+                          else hp.layer_decay ** (layers + 1 - depth))
+            decay = 0.0 if name.endswith(("bias", "LayerNorm.weight")) else hp.weight_decay
+            groups.setdefault((lr, decay), []).append(param)
+        return [{"params": params, "lr": lr, "weight_decay": decay}
+                for (lr, decay), params in groups.items()]
+
     def configure_optimizers(self) -> dict:
-        no_decay = ("bias", "LayerNorm.weight")
-        params = [
-            {"params": [p for n, p in self.named_parameters() if not n.endswith(no_decay)],
-             "weight_decay": self.hparams.weight_decay},
-            {"params": [p for n, p in self.named_parameters() if n.endswith(no_decay)],
-             "weight_decay": 0.0},
-        ]
-        optimizer = torch.optim.AdamW(params, lr=self.hparams.lr)
+        optimizer = torch.optim.AdamW(self.parameter_groups(), lr=self.hparams.lr)
         total = self.trainer.estimated_stepping_batches
         scheduler = get_linear_schedule_with_warmup(
             optimizer, int(self.hparams.warmup_ratio * total), total)

@@ -20,7 +20,8 @@ from prediction import check_texts
 DEFAULT_MODEL = "outputs/onnx/model.int8.onnx"  # where convert_model_to_onnx.py writes it
 # the accepted range of each numeric setting, inclusive
 LIMITS = {"max_text_chars": (1, 100_000), "max_batch": (1, 10_000),
-          "max_body_bytes": (1, 100_000_000), "ort_threads": (0, 256), "port": (1, 65535)}
+          "max_body_bytes": (1, 100_000_000), "ort_threads": (0, 256), "workers": (1, 64),
+          "port": (1, 65535)}
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Settings:
     max_batch: int = 64              # most sentences in one request
     max_body_bytes: int = 256_000
     ort_threads: int = 1             # ONNX Runtime threads per prediction (0: one per core)
+    workers: int = 1                 # server processes, each with its own copy of the model
     host: str = "127.0.0.1"
     port: int = 8000
 

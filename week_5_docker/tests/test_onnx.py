@@ -19,6 +19,7 @@ from helpers import WEEK_DIR, toy_rows
 from inference import ColaPredictor
 from inference_onnx import ColaONNXPredictor
 from inference_onnx import main as onnx_main
+from test_head import mean_pooled_logits_by_hand
 from train import train
 
 SENTENCES = [text for _, text in toy_rows(40, seed=2)]
@@ -98,6 +99,22 @@ def test_onnx_and_pytorch_predictors_agree(exported: dict, trained_run: dict) ->
     agreement = sum(a["label"] == b["label"] for a, b in zip(quantized, expected, strict=True))
     assert agreement / len(SENTENCES) >= 0.9
     assert exported["int8"].stat().st_size < exported["fp32"].stat().st_size
+
+
+@pytest.mark.slow
+def test_a_mean_pooling_model_exports_with_its_pooling(tmp_path: Path, toy_data_dir: Path,
+                                                       tiny_model_dir: str) -> None:
+    summary = train(load_config(f"data.path={toy_data_dir}", f"model.name={tiny_model_dir}",
+                                "training.trainer.max_epochs=1", "model.pooling=mean",
+                                "logger=csv", f"output_dir={tmp_path}"))
+    stats = convert(summary["checkpoint"], str(tmp_path / "m.onnx"), str(tmp_path / "m8.onnx"))
+    assert stats["max_difference"] <= 1e-4
+    model = ColaPredictor(summary["checkpoint"]).model
+    with torch.no_grad():
+        expected = torch.softmax(mean_pooled_logits_by_hand(model, SENTENCES[:5]), dim=-1)
+    got = ColaONNXPredictor(tmp_path / "m.onnx").predict(SENTENCES[:5])
+    assert [p["score"] for p in got] == pytest.approx(expected.max(dim=-1).values.tolist(),
+                                                      abs=1e-4)
 
 
 def test_inputs_are_padded_to_the_longest_sentence_only(exported: dict) -> None:

@@ -3,7 +3,10 @@ clear JSON 4xx for everything a client can get wrong, whatever the bytes or fram
 
 import hashlib
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -160,6 +163,7 @@ def test_each_request_is_logged_as_one_json_line(client: TestClient, caplog) -> 
     ({"MAX_BATCH": "-5"}, "error: cannot start: MAX_BATCH=-5 is out of range (1 to 10000)"),
     ({"PORT": "70000"}, "error: cannot start: PORT=70000 is out of range (1 to 65535)"),
     ({"ORT_THREADS": "-1"}, "error: cannot start: ORT_THREADS=-1 is out of range (0 to 256)"),
+    ({"WORKERS": "0"}, "error: cannot start: WORKERS=0 is out of range (1 to 64)"),
 ])
 def test_bad_settings_stop_the_service_with_one_line(monkeypatch, capsys, env, message) -> None:
     for key, value in env.items():
@@ -237,6 +241,44 @@ def server(onnx_model: Path) -> Iterator[str]:
     yield f"http://127.0.0.1:{config.port}"
     running.should_exit = True
     thread.join(10)
+
+
+def child_commands(pid: int) -> list[str]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            for child in children]
+
+
+@pytest.mark.slow
+def test_workers_answer_from_separate_processes(onnx_model: Path) -> None:
+    """WORKERS=2: two server processes share the port; each answers like the predictor and
+    logs its requests."""
+    port, sentences = free_port(), ["The cat sat.", "Sat cat the.", "Who left?", "Left who?"]
+    env = {**os.environ, "MODEL_PATH": str(onnx_model), "PORT": str(port), "WORKERS": "2"}
+    service = subprocess.Popen([sys.executable, "app.py"], cwd=WEEK_DIR, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and service.poll() is None, "no answer"
+                time.sleep(0.1)
+        workers = [c for c in child_commands(service.pid) if "spawn_main" in c]
+        assert len(workers) == 2, child_commands(service.pid)
+        expected = ColaONNXPredictor(onnx_model).predict(sentences)
+        for sentence, want in zip(sentences * 5, expected * 5, strict=True):
+            got = httpx.post(f"{url}/predict", json={"text": sentence}, timeout=10).json()
+            assert got["label"] == want["label"]
+            assert got["score"] == pytest.approx(want["score"], abs=1e-6)
+    finally:
+        service.terminate()
+        out, _ = service.communicate(timeout=30)
+    logged = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert sum(entry["path"] == "/predict" for entry in logged) == 20
 
 
 def raw_exchange(url: str, request: bytes) -> tuple[int, bytes]:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from omegaconf.errors import ValidationError
 from config_schema import ConfigError, check, load_config
 from helpers import WEEK_DIR
 from inference import main as predict_main
+from sweep_report import main as sweep_report_main
 from train import train
 
 
@@ -108,7 +110,8 @@ def test_a_two_job_multirun(tmp_path: Path, toy_data_dir: Path, tiny_model_dir: 
 
 
 @pytest.mark.slow
-def test_an_optuna_search(tmp_path: Path, toy_data_dir: Path, tiny_model_dir: str) -> None:
+def test_an_optuna_search(tmp_path: Path, toy_data_dir: Path, tiny_model_dir: str,
+                          capsys) -> None:
     result = run_train("-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
                        f"data.path={toy_data_dir}", f"model.name={tiny_model_dir}",
                        "training.trainer.max_epochs=1", "logger=csv",
@@ -118,6 +121,32 @@ def test_an_optuna_search(tmp_path: Path, toy_data_dir: Path, tiny_model_dir: st
     assert "best_params:" in best and "training.lr:" in best
     trials = [json.loads((tmp_path / job / "run.json").read_text()) for job in ("job0", "job1")]
     assert trials[0]["config"]["training"]["lr"] != trials[1]["config"]["training"]["lr"]
+    check_sweep_report(tmp_path, trials, capsys)
+
+
+def check_sweep_report(sweep_dir: Path, trials: list[dict], capsys) -> None:
+    """sweep_report.py shows each trial's score, minutes and own overrides; the shared ones
+    once; a trial that did not finish as such; and a folder that is no sweep in one line."""
+    overrides = (sweep_dir / "job1" / ".hydra" / "overrides.yaml").read_text()
+    (sweep_dir / "job2" / ".hydra").mkdir(parents=True)  # a trial that crashed
+    (sweep_dir / "job2" / ".hydra" / "overrides.yaml").write_text(
+        re.sub(r"training\.lr=\S+", "training.lr=0.5", overrides))
+    assert sweep_report_main([str(sweep_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("every trial: python train.py ") and "logger=csv" in lines[0]
+    rows = [line.split(" | ") for line in lines[4:]]
+    assert [row[0] for row in rows] == ["| 0", "| 1", "| 2"]
+    scores = [trial["val_metrics"]["val/mcc"] for trial in trials]
+    for row, trial, score in zip(rows[:2], trials, scores, strict=True):
+        shown_score = row[1].strip("*")
+        assert float(shown_score) == pytest.approx(score, abs=5e-4)
+        assert row[1].startswith("**") == (trial is trials[scores.index(max(scores))])
+        assert float(row[4]) == pytest.approx(trial["minutes"], abs=0.05)
+        assert f"training.lr={trial['config']['training']['lr']:.3g}" in row[5]
+        assert "logger=csv" not in row[5]
+    assert rows[2][1] == "did not finish"
+    assert sweep_report_main([str(sweep_dir / "job0")]) == 2
+    assert "no job folders" in capsys.readouterr().err
 
 
 def test_the_quick_preset_validates_and_keeps_a_checkpoint_on_long_epochs(

@@ -66,11 +66,12 @@ class PredictionLog:
     def record(self, request_id: str, texts: list[str], predictions: list[dict],
                latency_ms: float) -> None:
         try:
-            lines = "".join(json.dumps(e, ensure_ascii=True) + "\n"
-                            for e in self.events(request_id, texts, predictions, latency_ms))
+            lines = [json.dumps(e, ensure_ascii=True) + "\n"
+                     for e in self.events(request_id, texts, predictions, latency_ms)]
             with self.lock:
-                sys.stdout.write(lines)
-                sys.stdout.flush()
+                for line in lines:  # a write each: server processes sharing one pipe (WORKERS)
+                    sys.stdout.write(line)  # cannot split a write of up to 4 KiB (PIPE_BUF)
+                    sys.stdout.flush()
         except Exception as err:
             self.failures += 1
             if self.failures == 1:  # one line, not one per request
