@@ -158,9 +158,10 @@ class ColaModel(pl.LightningModule):
         self.tokenizer = tokenizer_from_files(checkpoint["tokenizer"])
 
     def parameter_groups(self) -> list[dict]:
-        """AdamW's groups. The new head learns at lr * head_lr_factor; encoder layer i at
-        lr * layer_decay ** (layers - i), so the lowest layers, which hold the most general
-        knowledge, change least. Biases and LayerNorm weights get no weight decay."""
+        """AdamW's groups. The head (the new classifier and the pooler it may read) learns at
+        lr * head_lr_factor; encoder layer i at lr * layer_decay ** (layers - i), so the lowest
+        layers, which hold the most general knowledge, change least. Biases and LayerNorm
+        weights get no weight decay."""
         hp, layers = self.hparams, self.model.config.num_hidden_layers
         groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
         for name, param in self.model.named_parameters():
