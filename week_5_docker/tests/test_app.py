@@ -278,7 +278,7 @@ def test_workers_answer_from_separate_processes(onnx_model: Path) -> None:
         service.terminate()
         out, _ = service.communicate(timeout=30)
     logged = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    assert sum(entry["path"] == "/predict" for entry in logged) == 20
+    assert sum(entry.get("path") == "/predict" for entry in logged) == 20
 
 
 def raw_exchange(url: str, request: bytes) -> tuple[int, bytes]:

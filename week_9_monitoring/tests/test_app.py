@@ -252,7 +252,7 @@ def child_commands(pid: int) -> list[str]:
 @pytest.mark.slow
 def test_workers_answer_from_separate_processes(onnx_model: Path) -> None:
     """WORKERS=2: two server processes share the port; each answers like the predictor and
-    logs its requests."""
+    logs its requests and their prediction events."""
     port, sentences = free_port(), ["The cat sat.", "Sat cat the.", "Who left?", "Left who?"]
     env = {**os.environ, "MODEL_PATH": str(onnx_model), "PORT": str(port), "WORKERS": "2"}
     service = subprocess.Popen([sys.executable, "app.py"], cwd=WEEK_DIR, env=env, text=True,
@@ -278,7 +278,9 @@ def test_workers_answer_from_separate_processes(onnx_model: Path) -> None:
         service.terminate()
         out, _ = service.communicate(timeout=30)
     logged = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    assert sum(entry["path"] == "/predict" for entry in logged) == 20
+    assert sum(entry.get("path") == "/predict" for entry in logged) == 20
+    # both processes write events to the same pipe: each is a whole line of its own
+    assert sum(entry.get("event") == "prediction" for entry in logged) == 20
 
 
 def raw_exchange(url: str, request: bytes) -> tuple[int, bytes]:
