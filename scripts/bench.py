@@ -183,12 +183,21 @@ PROFILE_RULES = [("ONNX Runtime", ("onnxruntime/",)),
                  ("HTTP, routing and the event loop", ("",))]
 
 
+# Innermost frames of a thread that waits: a thread-pool worker for work, the event loop in
+# its select. py-spy does not always tell these from work, so they are left out.
+WAITING = ("_worker (concurrent/futures/thread.py", "Runner.run (asyncio/runners.py",
+           "select (selectors.py")
+
+
 def sorted_samples(raw: str) -> dict[str, float]:
-    """py-spy's raw output ("frame;frame;... count" lines) as each rule's share of samples."""
+    """py-spy's raw output ("frame;frame;... count" lines, innermost frame last) as each rule's
+    share of the samples that were working."""
     counts = dict.fromkeys((name for name, _ in PROFILE_RULES), 0)
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")[::-1]
+        if frames[0].startswith(WAITING):
+            continue
         name = next(name for name, markers in PROFILE_RULES
                     if any(m in frame for frame in frames for m in markers))
         counts[name] += int(count)
@@ -207,7 +216,7 @@ def profile(model: str, plan: dict, week: Path = WEEK) -> dict | None:
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "samples.txt"
         recorder = subprocess.Popen(
-            [py_spy, "record", "--format", "raw", "--rate", "200", "--output", str(raw), "--",
+            [py_spy, "record", "--nonblocking", "--format", "raw", "--output", str(raw), "--",
              sys.executable, "app.py"], env=env, cwd=week, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
         try:
