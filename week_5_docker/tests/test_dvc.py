@@ -4,6 +4,7 @@ the tiny model and the toy data stand in for MiniLM and CoLA."""
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,7 +58,8 @@ def project(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: str, env: 
     shutil.copytree(WEEK_DIR, project, ignore=lambda folder, names: {"__pycache__"} | GENERATED.get(
         str(Path(folder).relative_to(WEEK_DIR)), set()))
     shutil.copy(WEEK_DIR.parent / ".gitignore", repo / ".gitignore")  # as in the course repo
-    (project / "configs" / "model" / "minilm.yaml").write_text(f"name: {tiny_model_dir}\n")
+    minilm = project / "configs" / "model" / "minilm.yaml"  # its other keys stay as they are
+    minilm.write_text(re.sub(r"(?m)^name: .*$", f"name: {tiny_model_dir}", minilm.read_text()))
     training = project / "configs" / "training" / "default.yaml"
     training.write_text(training.read_text().replace("max_epochs: 5", "max_epochs: 2"))
     for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "start"]):
