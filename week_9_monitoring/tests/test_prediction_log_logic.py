@@ -129,15 +129,18 @@ class Recorder:
         self.calls.append(("flush", ""))
 
 
-def test_a_request_is_written_at_once_as_ascii_json_lines(tokenizer, monkeypatch) -> None:
+def test_each_event_is_one_write_of_one_ascii_json_line(tokenizer, monkeypatch) -> None:
+    """One write and flush per line: server processes sharing a pipe never split a line."""
     out = Recorder()
     monkeypatch.setattr(sys, "stdout", out)
     log = PredictionLog(tokenizer, "ab" * 32, "3", "fastapi", log_text=True)
     log.record("req-7", ["the café", "the cat"], [prediction("acceptable", 0.5)] * 2, 1.0)
     monkeypatch.undo()
-    (kind, text), flush = out.calls
-    assert kind == "write" and flush == ("flush", "")
-    assert text.isascii() and text.endswith("\n")
+    assert [kind for kind, _ in out.calls] == ["write", "flush", "write", "flush"]
+    lines = [text for kind, text in out.calls if kind == "write"]
+    assert all(line.isascii() and line.count("\n") == 1 and line.endswith("\n")
+               for line in lines)
+    text = "".join(lines)
     events = [json.loads(line) for line in text.splitlines()]
     assert [e["text"] for e in events] == ["the café", "the cat"]
     assert [(e["event"], e["request_id"]) for e in events] == [(EVENT, "req-7")] * 2
