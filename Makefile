@@ -107,10 +107,8 @@ predict: setup  ## predict a few sentences with WEEK's best checkpoint
 # others (make -k): the run ends with the list of the parts that failed.
 CLOCK_WEEKS = $(patsubst %/tests/conftest.py,%,$(shell grep -l TEST_CLOCK_AHEAD_DAYS $(addsuffix /tests/conftest.py,$(WEEKS))))
 CLOCK_AHEAD_DAYS ?= 400
-# the longest parts first, so that the two jobs end close together
-TEST_PARTS = $(addprefix test-slow-,$(WEEKS_LAST_FIRST)) \
-	$(addprefix test-copied-out-,$(WEEKS_LAST_FIRST)) test-course \
-	$(addprefix test-clock-ahead-,$(CLOCK_WEEKS))
+TEST_PARTS = test-course $(addprefix test-clock-ahead-,$(CLOCK_WEEKS)) \
+	$(addprefix test-slow-,$(WEEKS_LAST_FIRST))
 # set by `make test` to a file that each failed part adds its name to
 FAILED_PARTS ?=
 part_failed = { [ -z "$(FAILED_PARTS)" ] || echo "$@" >> "$(FAILED_PARTS)"; exit 1; }
@@ -124,11 +122,7 @@ test:  ## course-level tests (each week's fast tests, copied out), the slow test
 	rm -f "$$failed"; exit $$status
 
 test-course: setup
-	$(PY) -m pytest --durations=10 -k "not copied_out" tests || $(part_failed)
-
-# each week copied out of the course passes its fast tests there (tests/test_standalone.py)
-test-copied-out-%: setup
-	$(PY) -m pytest -k "copied_out and $*" tests/test_standalone.py || $(part_failed)
+	$(PY) -m pytest --durations=10 tests || $(part_failed)
 
 # A week's slow tests run in the weeks that change them or what they read (their test file, a
 # module they import, a file their code names: weekdiff.py --own-tests) and in the last week,
