@@ -155,7 +155,7 @@ def app_from_env() -> FastAPI:
 
 
 def main() -> int:
-    try:
+    try:  # built here even with several workers: a bad setting or model stops it in one line
         settings = Settings.from_env()
         app = app_from_env()
     except (FileNotFoundError, ValueError) as err:
